@@ -1,0 +1,1 @@
+"""SMPL body model: safe loading of real model files and the embedded synthetic body."""

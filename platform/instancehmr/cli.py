@@ -1,0 +1,51 @@
+"""``instancehmr <command>``: a thin shell over the library; each command calls one function."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _config_show(args: argparse.Namespace) -> None:
+    from instancehmr.config import load_config, to_yaml
+
+    print(to_yaml(load_config(args.experiment, args.overrides)), end="")
+
+
+def _body_synth(args: argparse.Namespace) -> None:
+    from instancehmr.body.synthetic import synthetic_body_dir, write_synthetic_body
+
+    path = write_synthetic_body(Path(args.out) if args.out else synthetic_body_dir())
+    print(f"wrote synthetic SMPL-format body: {path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="instancehmr", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    config = commands.add_parser("config", help="experiment configs").add_subparsers(dest="action", required=True)
+    show = config.add_parser("show", help="print the resolved config of an experiment")
+    show.add_argument("experiment", help="experiments/NAME.yaml or a bare NAME")
+    show.add_argument("overrides", nargs="*", help="key=value overrides, e.g. model.embedding_dim=128")
+    show.set_defaults(func=_config_show)
+
+    body = commands.add_parser("body", help="body model files").add_subparsers(dest="action", required=True)
+    synth = body.add_parser("synth", help="write the embedded synthetic SMPL-format body")
+    synth.add_argument("--out", help="output folder (default: the cache, $INSTANCEHMR_CACHE/body)")
+    synth.set_defaults(func=_body_synth)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        print(f"instancehmr: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,365 @@
+"""Typed experiment configuration: schema, loading, ``key=value`` overrides and validation.
+
+An experiment is a YAML file under ``experiments/``. It names the file it builds on with
+``extends:`` (a path relative to itself) and overrides only what differs; the chain ends at
+``experiments/base.yaml``, which sets every key of the schema below to the paper's default.
+The schema therefore carries no default values of its own (one source of truth: base.yaml):
+a key that no file in the chain sets is an error.
+
+Errors are :class:`ConfigError` with one message naming the file, the key and, for a typo, the
+closest valid key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import typing
+
+import yaml
+from dataclasses import dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
+
+BACKBONES = ("resnet18", "resnet34", "resnet50", "hrnet_w32")
+POSE_REPRESENTATIONS = ("axis_angle", "rot6d")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("constant", "step")
+EXTENDS_KEY = "extends"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the file and key."""
+
+
+@dataclass
+class BodyConfig:
+    model_path: str | None = MISSING
+    h36m_regressor_path: str | None = MISSING
+    prior_path: str | None = MISSING
+    num_betas: int = MISSING
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = MISSING
+    backbone_weights: str | None = MISSING
+    input_size: int = MISSING
+    map_size: int = MISSING
+    head_channels: int = MISSING
+    embedding_dim: int = MISSING
+    instance_maps: bool = MISSING
+    positional_encoding: bool = MISSING
+    pose_representation: str = MISSING
+
+
+@dataclass
+class DecodeConfig:
+    nms_kernel: int = MISSING
+    max_people: int = MISSING
+    center_threshold: float = MISSING
+
+
+@dataclass
+class LossWeights:
+    cont: float = MISSING
+    center: float = MISSING
+    joint: float = MISSING
+    pose: float = MISSING
+    shape: float = MISSING
+    prior: float = MISSING
+    j3d: float = MISSING
+    pa3d: float = MISSING
+    j2d: float = MISSING
+
+
+@dataclass
+class LossConfig:
+    contrastive: bool = MISSING
+    weights: LossWeights = field(default_factory=LossWeights)
+    focal_alpha: float = MISSING
+    focal_beta: float = MISSING
+    shape_regularizer: float = MISSING
+
+
+@dataclass
+class OptimConfig:
+    name: str = MISSING
+    lr: float = MISSING
+    betas: list[float] = MISSING
+    weight_decay: float = MISSING
+    schedule: str = MISSING
+    milestones: list[int] = MISSING
+    gamma: float = MISSING
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = MISSING
+    batch_size: int = MISSING
+    seed: int = MISSING
+    grad_clip_norm: float | None = MISSING
+    mixed_precision: bool = MISSING
+    max_nonfinite_steps: int = MISSING
+
+
+@dataclass
+class CorpusMix:
+    card: str = MISSING
+    weight: float | None = MISSING
+
+
+@dataclass
+class AugmentConfig:
+    crop_scale: list[float] = MISSING
+    rotation_deg: float = MISSING
+    rotation_prob: float = MISSING
+    flip_prob: float = MISSING
+    color_jitter: float = MISSING
+    color_jitter_prob: float = MISSING
+
+
+@dataclass
+class DataConfig:
+    mix: list[CorpusMix] = MISSING
+    val_card: str = MISSING
+    val_split: str = MISSING
+    shards_dir: str = MISSING
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class ScalingConfig:
+    num_workers: int = MISSING
+    use_gpu: bool = MISSING
+    cpus_per_worker: float = MISSING
+    data_cpus: float = MISSING
+
+
+@dataclass
+class TrackingConfig:
+    tracking_uri: str | None = MISSING
+    run_name: str | None = MISSING
+    registered_model_name: str = MISSING
+    log_images: bool = MISSING
+
+
+@dataclass
+class ExperimentConfig:
+    name: str | None = MISSING
+    body: BodyConfig = field(default_factory=BodyConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    scaling: ScalingConfig = field(default_factory=ScalingConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+def valid_keys(cls: type = ExperimentConfig, prefix: str = "") -> list[str]:
+    """Every dotted key of the schema, sections and leaves, e.g. ``model.embedding_dim``."""
+    keys = []
+    for name, hint in typing.get_type_hints(cls).items():
+        keys.append(prefix + name)
+        if is_dataclass(hint):
+            keys += valid_keys(hint, f"{prefix}{name}.")
+    return keys
+
+
+def _suggest(key: str) -> str:
+    """' (did you mean 'x'?)' for the valid key closest to ``key``, or ''."""
+    parent, _, leaf = key.rpartition(".")
+    schema_parent = re.sub(r"(\[\d+\]|\.\d+)", "", parent)
+    siblings = [k.rpartition(".")[2] for k in _known_keys() if k.rpartition(".")[0] == schema_parent]
+    match = difflib.get_close_matches(leaf, siblings, n=1, cutoff=0.5)
+    if match:
+        return f" (did you mean '{f'{parent}.' if parent else ''}{match[0]}'?)"
+    match = difflib.get_close_matches(key, _known_keys(), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _known_keys() -> list[str]:
+    """Schema keys plus the keys inside list items (``data.mix.card``: :class:`CorpusMix`)."""
+    return valid_keys() + valid_keys(CorpusMix, "data.mix.")
+
+
+def _merge(base: DictConfig, layer: Any, source: str) -> DictConfig:
+    """Merge ``layer`` onto ``base``, turning OmegaConf's errors into :class:`ConfigError`."""
+    try:
+        return OmegaConf.merge(base, layer)
+    except ConfigKeyError as err:
+        key = err.full_key or str(err.key)
+        raise ConfigError(f"{source}: unknown key '{key}'{_suggest(key)}") from None
+    except ValidationError as err:
+        key = err.full_key or str(err.key)
+        hint = _type_name(key)
+        raise ConfigError(
+            f"{source}: key '{key}' has the wrong type: got {err.value!r}, expected {hint}"
+        ) from None
+    except (OmegaConfBaseException, TypeError) as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def _type_name(key: str) -> str:
+    cls: Any = ExperimentConfig
+    parts = re.sub(r"(\[\d+\]|\.\d+)", "", key).split(".")
+    for i, part in enumerate(parts):
+        hints = typing.get_type_hints(cls)
+        if part not in hints:
+            return "a value of the schema's type"
+        cls = hints[part]
+        if typing.get_origin(cls) is list and i < len(parts) - 1:
+            cls = typing.get_args(cls)[0]
+    return str(cls).replace("typing.", "") if not isinstance(cls, type) else cls.__name__
+
+
+def resolve_experiment_path(experiment: str | Path) -> Path:
+    """A path to a YAML file, or a bare name looked up as ``experiments/<name>.yaml``."""
+    path = Path(experiment)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ConfigError(f"{path}: experiment file not found")
+        return path
+    candidate = Path("experiments") / f"{experiment}.yaml"
+    if candidate.is_file():
+        return candidate
+    known = sorted(p.stem for p in Path("experiments").glob("**/*.yaml"))
+    match = difflib.get_close_matches(str(experiment), known, n=1)
+    hint = f" (did you mean '{match[0]}'?)" if match else ""
+    raise ConfigError(f"experiment '{experiment}' not found: no file {candidate}{hint}")
+
+
+def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, DictConfig]]:
+    """The ``extends`` chain of ``path``, base first, as (file, contents) pairs."""
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError(f"{path}: 'extends' forms a cycle through {', '.join(map(str, seen))}")
+    if not path.is_file():
+        raise ConfigError(f"{path}: experiment file not found")
+    try:
+        raw = OmegaConf.load(path)
+    except Exception as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(raw, DictConfig):
+        raise ConfigError(f"{path}: top level must be a mapping of config keys")
+    parent = raw.pop(EXTENDS_KEY, None)
+    chain = [] if parent is None else _read_chain(path.parent / str(parent), (*seen, path))
+    return [*chain, (path, raw)]
+
+
+def _apply_override(cfg: DictConfig, item: str) -> DictConfig:
+    """Apply one ``key=value`` override (list items as ``data.mix.0.weight=0.5``)."""
+    source = f"override '{item}'"
+    key, value = item.split("=", 1)
+    parts = key.split(".")
+    for i, part in enumerate(parts[1:], start=1):
+        container = OmegaConf.select(cfg, ".".join(parts[:i]))
+        if part.isdigit() and isinstance(container, ListConfig) and int(part) >= len(container):
+            raise ConfigError(f"{source}: '{'.'.join(parts[:i])}' has {len(container)} items, no [{part}]")
+    try:
+        OmegaConf.update(cfg, key, yaml.safe_load(value) if value else None, merge=True)
+    except (ConfigKeyError, ConfigAttributeError, IndexError, KeyError):
+        raise ConfigError(f"{source}: unknown key '{key}'{_suggest(key)}") from None
+    except ValidationError as err:
+        raise ConfigError(
+            f"{source}: key '{key}' has the wrong type: got {err.value!r}, expected {_type_name(key)}"
+        ) from None
+    except (OmegaConfBaseException, yaml.YAMLError) as err:
+        raise ConfigError(f"{source}: {err}") from None
+    return cfg
+
+
+def load_config(experiment: str | Path, overrides: typing.Sequence[str] = ()) -> DictConfig:
+    """Resolve an experiment file (with its ``extends`` chain) and ``key=value`` overrides.
+
+    Returns a validated, read-only structured config (schema :class:`ExperimentConfig`).
+    """
+    path = resolve_experiment_path(experiment)
+    cfg = OmegaConf.structured(ExperimentConfig)
+    leaf_sets_name = False
+    for file, layer in _read_chain(path):
+        leaf_sets_name = "name" in layer
+        cfg = _merge(cfg, layer, str(file))
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}': expected key=value")
+        key = item.split("=", 1)[0]
+        if key == "name":
+            leaf_sets_name = True
+        cfg = _apply_override(cfg, item)
+    if not leaf_sets_name or cfg.name is None:
+        cfg.name = path.stem
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(f"{path}: keys not set by the file or its 'extends' chain: {missing}")
+    validate(cfg, str(path))
+    OmegaConf.set_readonly(cfg, True)
+    return cfg
+
+
+def _check_choice(source: str, key: str, value: str, choices: typing.Sequence[str]) -> None:
+    if value not in choices:
+        match = difflib.get_close_matches(value, choices, n=1)
+        hint = f" (did you mean '{match[0]}'?)" if match else ""
+        raise ConfigError(f"{source}: {key}={value!r} is not one of {list(choices)}{hint}")
+
+
+def validate(cfg: DictConfig, source: str = "config") -> None:
+    """Checks across keys that types alone cannot express; raises :class:`ConfigError`."""
+
+    def fail(key: str, why: str) -> typing.NoReturn:
+        raise ConfigError(f"{source}: {key}: {why}")
+
+    m = cfg.model
+    _check_choice(source, "model.backbone", m.backbone, BACKBONES)
+    _check_choice(source, "model.pose_representation", m.pose_representation, POSE_REPRESENTATIONS)
+    _check_choice(source, "optim.name", cfg.optim.name, OPTIMIZERS)
+    _check_choice(source, "optim.schedule", cfg.optim.schedule, SCHEDULES)
+    if m.input_size % 32:
+        fail("model.input_size", f"must be a multiple of 32, got {m.input_size}")
+    if m.map_size * 8 != m.input_size:
+        fail("model.map_size", f"must be input_size / 8 = {m.input_size // 8}, got {m.map_size}")
+    if m.embedding_dim <= 0 or m.embedding_dim % 4:
+        fail("model.embedding_dim", f"must be a positive multiple of 4, got {m.embedding_dim}")
+    if cfg.loss.contrastive and not m.instance_maps:
+        fail("loss.contrastive", "needs model.instance_maps=true (the baseline has no instance maps)")
+    for name, weight in cfg.loss.weights.items():
+        if weight < 0:
+            fail(f"loss.weights.{name}", f"must be >= 0, got {weight}")
+    if cfg.decode.nms_kernel % 2 == 0:
+        fail("decode.nms_kernel", f"must be odd, got {cfg.decode.nms_kernel}")
+    if not 0 <= cfg.decode.center_threshold <= 1:
+        fail("decode.center_threshold", "must lie in [0, 1]")
+    if cfg.optim.lr <= 0:
+        fail("optim.lr", f"must be > 0, got {cfg.optim.lr}")
+    if len(cfg.optim.betas) != 2:
+        fail("optim.betas", f"needs two values, got {list(cfg.optim.betas)}")
+    if cfg.train.batch_size < cfg.scaling.num_workers:
+        fail("train.batch_size", "is the global batch: it must be at least scaling.num_workers")
+    if cfg.scaling.num_workers < 1:
+        fail("scaling.num_workers", "must be at least 1")
+    if not cfg.data.mix:
+        fail("data.mix", "names no corpus")
+    for i, entry in enumerate(cfg.data.mix):
+        if entry.weight is not None and entry.weight <= 0:
+            fail(f"data.mix[{i}].weight", f"must be > 0 or null (card default), got {entry.weight}")
+    lo, hi = cfg.data.augment.crop_scale
+    if not 0 < lo <= hi:
+        fail("data.augment.crop_scale", f"needs 0 < min <= max, got {[lo, hi]}")
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    """The resolved config as YAML, keys in schema order."""
+    return OmegaConf.to_yaml(cfg)
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """Short content hash of the resolved config (sorted keys), for tags and run identity."""
+    payload = OmegaConf.to_yaml(cfg, sort_keys=True).encode()
+    return hashlib.sha256(payload).hexdigest()[:16]

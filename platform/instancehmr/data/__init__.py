@@ -1,0 +1,1 @@
+"""Data: record schema, corpus converters, synthetic crowd corpus, shards, training targets."""

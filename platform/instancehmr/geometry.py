@@ -1,0 +1,83 @@
+"""Camera and alignment geometry shared by the model, the losses, the data pipeline and evaluation.
+
+Conventions: 3-D points in the camera frame (x right, y down, z forward, metres). The network's
+weak-perspective camera (s, tx, ty) maps a pelvis-centred point (x, y, z) to normalised image
+coordinates (s * x + tx, s * y + ty), where [-1, 1] spans the square network input.
+Pixel coordinates put pixel centres at integers (OpenCV's convention): an image of side S spans
+[-0.5, S - 0.5], so [-1, 1] covers the input edge to edge at any resolution (input or map).
+Image transforms are 2x3 affine matrices acting on (x, y, 1) pixel coordinates.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def weak_perspective_project(points: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
+    """points (N, J, 3) pelvis-centred, camera (N, 3) = (s, tx, ty) -> (N, J, 2) normalised."""
+    return points[..., :2] * camera[:, None, :1] + camera[:, None, 1:]
+
+
+def normalized_to_pixels(points: torch.Tensor, size: int | float) -> torch.Tensor:
+    """Normalised coordinates in [-1, 1] -> pixels of a square image of side ``size``."""
+    return (points + 1) * (size / 2) - 0.5
+
+
+def pixels_to_normalized(points: torch.Tensor, size: int | float) -> torch.Tensor:
+    """Pixels of a square image of side ``size`` -> normalised coordinates in [-1, 1]."""
+    return (points + 0.5) / (size / 2) - 1
+
+
+def letterbox(height: int, width: int, size: int) -> torch.Tensor:
+    """(2, 3) affine from an original image to the square network input: scale the longer side
+    to ``size`` and zero-pad the shorter one, centred."""
+    scale = size / max(height, width)
+    shift = (scale - 1) / 2  # keeps pixel centres at integers on both sides
+    return torch.tensor(
+        [
+            [scale, 0.0, (size - width * scale) / 2 + shift],
+            [0.0, scale, (size - height * scale) / 2 + shift],
+        ]
+    )
+
+
+def apply_affine(points: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
+    """points (..., J, 2), affine (..., 2, 3) (broadcast over leading dims) -> (..., J, 2)."""
+    return points @ affine[..., :, :2].transpose(-1, -2) + affine[..., None, :, 2]
+
+
+def invert_affine(affine: torch.Tensor) -> torch.Tensor:
+    """Inverse of (..., 2, 3) affine transforms."""
+    linear_inv = torch.linalg.inv(affine[..., :, :2])
+    return torch.cat([linear_inv, -(linear_inv @ affine[..., :, 2:])], dim=-1)
+
+
+def procrustes_align(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Similarity-align ``pred`` (N, J, 3) to ``target`` (N, J, 3) over joints where ``mask``
+    (N, J) is true (Umeyama: rotation, uniform scale, translation). Differentiable.
+
+    Returns ``pred`` after alignment, (N, J, 3). Rows with fewer than 3 valid joints are
+    returned translated onto the target's centroid only.
+    """
+    if mask is None:
+        mask = torch.ones(pred.shape[:2], dtype=torch.bool, device=pred.device)
+    w = mask.to(pred.dtype)[..., None]  # (N, J, 1)
+    count = w.sum(dim=1, keepdim=True).clamp(min=1)
+    mu_p = (pred * w).sum(dim=1, keepdim=True) / count
+    mu_t = (target * w).sum(dim=1, keepdim=True) / count
+    p, t = (pred - mu_p) * w, (target - mu_t) * w
+    cov = t.transpose(1, 2) @ p  # (N, 3, 3) target x pred
+    u, sigma, vh = torch.linalg.svd(cov)
+    sign = torch.sign(torch.linalg.det(u @ vh))
+    d = torch.ones_like(sigma)
+    d[:, -1] = sign
+    rot = u @ torch.diag_embed(d) @ vh  # rotates pred onto target
+    var_p = (p**2).sum(dim=(1, 2))
+    scale = (sigma * d).sum(dim=1) / var_p.clamp(min=1e-12)
+    enough = (mask.sum(dim=1) >= 3)[:, None, None]
+    eye = torch.eye(3, dtype=pred.dtype, device=pred.device).expand_as(rot)
+    rot = torch.where(enough, rot, eye)
+    scale = torch.where(enough[:, 0, 0], scale, torch.ones_like(scale))
+    return scale[:, None, None] * (pred - mu_p) @ rot.transpose(1, 2) + mu_t

@@ -1,0 +1,120 @@
+"""The InstanceHMR network (PAPER.md, Fig. 3) and ``build_model(cfg)``.
+
+backbone (1/4 resolution) -> heads at 1/8: center heatmap H_C, joint heatmap H_J, camera;
+center-aligned instance map (fed H_C, positional encoding added) and joint-aligned instance map
+(fed H_J); SMPL parameter map fed by [H_C, center map] and [H_J, joint map]. With
+``model.instance_maps = false`` the SMPL branch sees backbone features only (Table 4 baseline).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from instancehmr.body.joint_sets import SMPL24
+from instancehmr.model.backbone import build_backbone
+from instancehmr.model.blocks import Head, ResidualBlock, conv_bn_relu, with_coords
+from instancehmr.model.instance_maps import InstanceMapBranch
+from instancehmr.model.projector import projector
+from instancehmr.model.smpl_params import CAMERA_CHANNELS, param_channels
+
+NUM_HEATMAP_JOINTS = len(SMPL24)
+
+
+class ParameterBranch(nn.Module):
+    """SMPL parameter map without the camera: (B, C_in, 2h, 2w) [+ guidance] -> (B, P - 3, h, w)."""
+
+    def __init__(self, in_ch: int, channels: int, guidance_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.trunk = nn.Sequential(conv_bn_relu(in_ch + 2, channels, stride=2), ResidualBlock(channels))
+        self.refine = nn.Sequential(
+            conv_bn_relu(channels + guidance_ch, channels), ResidualBlock(channels), ResidualBlock(channels)
+        )
+        self.out = nn.Conv2d(channels, out_ch, 1)
+
+    def forward(self, features: torch.Tensor, guidance: list[torch.Tensor]) -> torch.Tensor:
+        x = self.trunk(with_coords(features))
+        return self.out(self.refine(torch.cat([x, *guidance], dim=1)))
+
+
+class InstanceHMR(nn.Module):
+    """Bottom-up multi-person SMPL regression with instance-aware feature maps."""
+
+    def __init__(
+        self,
+        backbone: str = "resnet50",
+        backbone_weights: str | None = None,
+        input_size: int = 512,
+        head_channels: int = 64,
+        embedding_dim: int = 64,
+        instance_maps: bool = True,
+        positional_encoding: bool = True,
+        pose_representation: str = "axis_angle",
+        num_betas: int = 10,
+    ) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.map_size = input_size // 8
+        self.pose_representation = pose_representation
+        self.num_betas = num_betas
+        self.instance_maps = instance_maps
+        self.backbone = build_backbone(backbone, backbone_weights)
+        c_in, c = self.backbone.out_channels, head_channels
+        self.center_head = Head(c_in, c, 1)
+        self.joint_head = Head(c_in, c, NUM_HEATMAP_JOINTS)
+        self.camera_head = Head(c_in, c, CAMERA_CHANNELS)
+        smpl_ch = param_channels(pose_representation, num_betas) - CAMERA_CHANNELS
+        if instance_maps:
+            self.center_instance = InstanceMapBranch(c_in, c, 1, embedding_dim, positional_encoding)
+            self.joint_instance = InstanceMapBranch(c_in, c, NUM_HEATMAP_JOINTS, embedding_dim, False)
+            self.center_projector = projector(embedding_dim)
+            self.joint_projector = projector(embedding_dim)
+            guidance_ch = 1 + NUM_HEATMAP_JOINTS + 2 * embedding_dim
+        else:
+            guidance_ch = 0
+        self.param_branch = ParameterBranch(c_in, c, guidance_ch, smpl_ch)
+        with torch.no_grad():  # CenterNet's prior: heatmaps start near 0.1 rather than 0.5
+            self.center_head.out.bias.fill_(-2.19)
+            self.joint_head.out.bias.fill_(-2.19)
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """images (B, 3, S, S) normalised RGB -> maps at h = w = S / 8:
+
+        center_map (B, 1, h, w) and joint_map (B, 24, h, w) logits, camera_map (B, 3, h, w),
+        param_map (B, P, h, w) raw parameters (camera first; P = 82 by default), and with
+        instance maps center_instance_map and joint_instance_map (B, D, h, w).
+        """
+        if images.ndim != 4 or images.shape[1] != 3 or images.shape[2:] != (self.input_size,) * 2:
+            raise ValueError(
+                f"expected images of shape (B, 3, {self.input_size}, {self.input_size}), "
+                f"got {tuple(images.shape)}"
+            )
+        features = self.backbone(images)
+        center_map = self.center_head(features)
+        joint_map = self.joint_head(features)
+        camera_map = self.camera_head(features)
+        out = {"center_map": center_map, "joint_map": joint_map, "camera_map": camera_map}
+        guidance: list[torch.Tensor] = []
+        if self.instance_maps:
+            h_c, h_j = center_map.sigmoid(), joint_map.sigmoid()
+            out["center_instance_map"] = self.center_instance(features, h_c)
+            out["joint_instance_map"] = self.joint_instance(features, h_j)
+            guidance = [h_c, out["center_instance_map"], h_j, out["joint_instance_map"]]
+        out["param_map"] = torch.cat([camera_map, self.param_branch(features, guidance)], dim=1)
+        return out
+
+
+def build_model(cfg) -> InstanceHMR:
+    """The network described by an experiment config (``model`` and ``body`` sections)."""
+    m = cfg.model
+    return InstanceHMR(
+        backbone=m.backbone,
+        backbone_weights=m.backbone_weights,
+        input_size=m.input_size,
+        head_channels=m.head_channels,
+        embedding_dim=m.embedding_dim,
+        instance_maps=m.instance_maps,
+        positional_encoding=m.positional_encoding,
+        pose_representation=m.pose_representation,
+        num_betas=cfg.body.num_betas,
+    )

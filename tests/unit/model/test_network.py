@@ -1,0 +1,81 @@
+import pytest
+import torch
+
+from instancehmr.config import load_config
+from instancehmr.model import build_model
+from instancehmr.model.network import InstanceHMR
+
+TINY = ["model.input_size=64", "model.map_size=8", "model.head_channels=16", "model.embedding_dim=16"]
+
+
+def test_paper_model_output_shapes_at_512():
+    model = build_model(load_config("experiments/base.yaml")).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 512, 512))
+    assert out["center_map"].shape == (1, 1, 64, 64)
+    assert out["joint_map"].shape == (1, 24, 64, 64)
+    assert out["camera_map"].shape == (1, 3, 64, 64)
+    assert out["center_instance_map"].shape == (1, 64, 64, 64)
+    assert out["joint_instance_map"].shape == (1, 64, 64, 64)
+    assert out["param_map"].shape == (1, 82, 64, 64)
+    assert all(v.dtype == torch.float32 for v in out.values())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "keys", "param_channels", "dim"),
+    [
+        (["model.instance_maps=false", "loss.contrastive=false"], set(), 82, None),  # Table 4 baseline
+        (["model.positional_encoding=false"], {"center_instance_map", "joint_instance_map"}, 82, 16),
+        (["model.embedding_dim=32"], {"center_instance_map", "joint_instance_map"}, 82, 32),
+        (["model.pose_representation=rot6d"], {"center_instance_map", "joint_instance_map"}, 145, 16),
+    ],
+)
+def test_config_switches(overrides, keys, param_channels, dim):
+    cfg = load_config("experiments/quickstart.yaml", [*TINY, *overrides])
+    model = build_model(cfg).eval()
+    out = model(torch.randn(2, 3, 64, 64))
+    instance = {"center_instance_map", "joint_instance_map"} & set(out)
+    assert instance == keys
+    assert out["param_map"].shape == (2, param_channels, 8, 8)
+    if dim:
+        assert out["center_instance_map"].shape[1] == dim
+    assert hasattr(model, "center_projector") == bool(keys)
+
+
+def test_positional_encoding_is_added_only_to_the_center_map():
+    torch.manual_seed(0)
+    with_pe = InstanceHMR("resnet18", input_size=64, head_channels=8, embedding_dim=8).eval()
+    without = InstanceHMR("resnet18", input_size=64, head_channels=8, embedding_dim=8, positional_encoding=False)
+    without.load_state_dict(with_pe.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    a, b = with_pe(x), without.eval()(x)
+    assert not torch.allclose(a["center_instance_map"], b["center_instance_map"])
+    assert torch.allclose(a["joint_instance_map"], b["joint_instance_map"])
+
+
+def test_hrnet_backbone_shapes():
+    model = InstanceHMR("hrnet_w32", input_size=64, head_channels=8, embedding_dim=8).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 64, 64))
+    assert out["param_map"].shape == (1, 82, 8, 8)
+
+
+def test_wrong_image_shape_is_refused(tiny_cfg):
+    model = build_model(tiny_cfg)
+    with pytest.raises(ValueError, match=r"expected images of shape \(B, 3, 64, 64\), got \(2, 3, 60, 64\)"):
+        model(torch.randn(2, 3, 60, 64))
+    with pytest.raises(ValueError, match="got"):
+        model(torch.randn(3, 64, 64))
+
+
+def test_backbone_weights_file(tmp_path):
+    import torchvision
+
+    path = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
+    model = InstanceHMR("resnet18", backbone_weights=str(path), input_size=64, head_channels=8, embedding_dim=8)
+    assert model.backbone.encoder.conv1.weight.shape == (64, 3, 7, 7)
+    with pytest.raises(ValueError, match="does not fit resnet50"):
+        InstanceHMR("resnet50", backbone_weights=str(path), input_size=64)
+    with pytest.raises(FileNotFoundError, match="model.backbone_weights"):
+        InstanceHMR("resnet18", backbone_weights=str(tmp_path / "none.pth"), input_size=64)

@@ -1,0 +1,60 @@
+import roma
+import torch
+
+from instancehmr.geometry import (
+    apply_affine,
+    invert_affine,
+    letterbox,
+    normalized_to_pixels,
+    pixels_to_normalized,
+    procrustes_align,
+    weak_perspective_project,
+)
+
+
+def test_procrustes_recovers_rotation_scale_translation():
+    torch.manual_seed(0)
+    x = torch.randn(8, 24, 3, dtype=torch.float64)
+    rot = roma.random_rotmat(8, dtype=torch.float64)
+    scale = torch.rand(8, dtype=torch.float64) * 2 + 0.3
+    shift = torch.randn(8, 1, 3, dtype=torch.float64)
+    y = scale[:, None, None] * x @ rot.transpose(1, 2) + shift
+    assert torch.allclose(procrustes_align(x, y), y, atol=1e-10)
+
+
+def test_procrustes_uses_only_masked_joints():
+    torch.manual_seed(1)
+    x = torch.randn(2, 10, 3, dtype=torch.float64)
+    y = x @ roma.random_rotmat(2, dtype=torch.float64).transpose(1, 2)
+    mask = torch.zeros(2, 10, dtype=torch.bool)
+    mask[:, :5] = True
+    y_corrupt = y.clone()
+    y_corrupt[:, 5:] += 100.0
+    aligned = procrustes_align(x, y_corrupt, mask)
+    assert torch.allclose(aligned[:, :5], y[:, :5], atol=1e-10)
+
+
+def test_procrustes_never_reflects():
+    x = torch.randn(1, 12, 3, dtype=torch.float64)
+    mirrored = x * torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64)
+    aligned = procrustes_align(x, mirrored)
+    # The best proper rotation cannot reproduce a mirror image exactly.
+    assert (aligned - mirrored).abs().max() > 1e-3
+
+
+def test_letterbox_round_trip_and_edges():
+    affine = letterbox(480, 640, 512)
+    corners = torch.tensor([[-0.5, -0.5], [639.5, 479.5]])
+    mapped = apply_affine(corners, affine)
+    assert torch.allclose(mapped, torch.tensor([[-0.5, 63.5], [511.5, 447.5]]))
+    pts = torch.rand(7, 2) * 400
+    assert torch.allclose(apply_affine(apply_affine(pts, affine), invert_affine(affine)), pts, atol=1e-3)
+
+
+def test_normalized_pixels_and_projection():
+    p = torch.tensor([[-1.0, 1.0], [0.0, 0.0]])
+    assert torch.allclose(normalized_to_pixels(p, 64), torch.tensor([[-0.5, 63.5], [31.5, 31.5]]))
+    assert torch.allclose(pixels_to_normalized(normalized_to_pixels(p, 64), 64), p)
+    points = torch.tensor([[[0.5, -0.25, 3.0]]])
+    camera = torch.tensor([[2.0, 0.1, -0.1]])
+    assert torch.allclose(weak_perspective_project(points, camera), torch.tensor([[[1.1, -0.6]]]))
