@@ -18,6 +18,7 @@ install: $(BIN)/instancehmr
 quickstart: install
 	$(BIN)/instancehmr body synth
 	$(BIN)/instancehmr config show quickstart
+	$(BIN)/instancehmr bench model quickstart
 
 lint: install
 	$(BIN)/ruff check .

@@ -34,5 +34,80 @@ def tiny_cfg():
 
     return load_config(
         REPO / "experiments" / "quickstart.yaml",
-        ["model.input_size=64", "model.map_size=8", "model.head_channels=16", "model.embedding_dim=16"],
+        [
+            "model.input_size=64",
+            "model.map_size=8",
+            "model.head_channels=16",
+            "model.embedding_dim=16",
+        ],
     )
+
+
+@pytest.fixture(scope="session")
+def make_batch(body):
+    """Factory for a labelled batch in the objective's layout (losses/objective.py): people
+    posed with the body model, projected with a weak-perspective camera, heatmaps drawn."""
+    import numpy as np
+    import roma
+
+    from instancehmr.body.joint_sets import CANONICAL_INDEX, NUM_CANONICAL, smpl24_from_canonical
+    from instancehmr.data.targets import center_heatmap, joint_heatmaps
+    from instancehmr.geometry import normalized_to_pixels, weak_perspective_project
+
+    def make(
+        batch_size: int, max_people: int, map_size: int, seed: int = 0
+    ) -> dict[str, torch.Tensor]:
+        g = torch.Generator().manual_seed(seed)
+        n_people = torch.randint(1, max_people + 1, (batch_size,), generator=g)
+        person_mask = torch.arange(max_people)[None] < n_people[:, None]
+        pose = torch.randn(batch_size, max_people, 24, 3, generator=g) * 0.2
+        pose[..., 0, :] = torch.tensor([np.pi, 0.0, 0.0])  # facing the camera, y down
+        pose[..., 22:, :] = 0
+        betas = torch.randn(batch_size, max_people, 10, generator=g) * 0.5
+        rot = roma.rotvec_to_rotmat(pose.flatten(0, 1))
+        with torch.no_grad():
+            out = body(rot[:, 0], rot[:, 1:], betas.flatten(0, 1))
+        joints = (
+            out.joints - out.joints[:, CANONICAL_INDEX["pelvis"] : CANONICAL_INDEX["pelvis"] + 1]
+        )
+        slots = max_people
+        offsets = (torch.arange(slots) - (slots - 1) / 2) * (1.6 / slots)
+        camera = torch.stack(
+            [
+                torch.full((batch_size * slots,), 0.5),
+                offsets.repeat(batch_size),
+                torch.zeros(batch_size * slots),
+            ],
+            1,
+        )
+        kp2d = weak_perspective_project(joints, camera).view(batch_size, slots, NUM_CANONICAL, 2)
+        joints = joints.view(batch_size, slots, NUM_CANONICAL, 3)
+        valid = person_mask[..., None].expand(-1, -1, NUM_CANONICAL).clone()
+        centers = normalized_to_pixels(kp2d[:, :, CANONICAL_INDEX["pelvis"]], map_size)
+        smpl24, visible = smpl24_from_canonical(normalized_to_pixels(kp2d, map_size), valid)
+        box_wh = kp2d.amax(2) - kp2d.amin(2)
+        center_maps, joint_maps = [], []
+        for b in range(batch_size):
+            m = person_mask[b].numpy()
+            center_maps.append(
+                center_heatmap(centers[b][m].numpy(), box_wh[b][m].numpy(), map_size)
+            )
+            joint_maps.append(joint_heatmaps(smpl24[b][m].numpy(), visible[b][m].numpy(), map_size))
+        return {
+            "images": torch.randn(batch_size, 3, map_size * 8, map_size * 8, generator=g),
+            "center_heatmap": torch.from_numpy(np.stack(center_maps)),
+            "joint_heatmap": torch.from_numpy(np.stack(joint_maps)),
+            "joint_heatmap_mask": torch.ones(batch_size, 24, dtype=torch.bool),
+            "person_mask": person_mask,
+            "centers": centers * person_mask[..., None],
+            "keypoints_2d": kp2d,
+            "keypoints_2d_mask": valid,
+            "keypoints_3d": joints,
+            "keypoints_3d_mask": valid,
+            "pose": pose.flatten(2),
+            "pose_mask": person_mask,
+            "betas": betas,
+            "betas_mask": person_mask,
+        }
+
+    return make

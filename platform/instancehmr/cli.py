@@ -20,20 +20,44 @@ def _body_synth(args: argparse.Namespace) -> None:
     print(f"wrote synthetic SMPL-format body: {path}")
 
 
+def _bench_model(args: argparse.Namespace) -> None:
+    from instancehmr.bench.model import bench_model
+    from instancehmr.config import load_config
+
+    cfg = load_config(args.experiment, args.overrides)
+    print(bench_model(cfg, batch_size=args.batch_size, repeats=args.repeats).table())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="instancehmr", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    config = commands.add_parser("config", help="experiment configs").add_subparsers(dest="action", required=True)
+    config = commands.add_parser("config", help="experiment configs").add_subparsers(
+        dest="action", required=True
+    )
     show = config.add_parser("show", help="print the resolved config of an experiment")
     show.add_argument("experiment", help="experiments/NAME.yaml or a bare NAME")
-    show.add_argument("overrides", nargs="*", help="key=value overrides, e.g. model.embedding_dim=128")
+    show.add_argument(
+        "overrides", nargs="*", help="key=value overrides, e.g. model.embedding_dim=128"
+    )
     show.set_defaults(func=_config_show)
 
-    body = commands.add_parser("body", help="body model files").add_subparsers(dest="action", required=True)
+    body = commands.add_parser("body", help="body model files").add_subparsers(
+        dest="action", required=True
+    )
     synth = body.add_parser("synth", help="write the embedded synthetic SMPL-format body")
     synth.add_argument("--out", help="output folder (default: the cache, $INSTANCEHMR_CACHE/body)")
     synth.set_defaults(func=_body_synth)
+
+    bench = commands.add_parser("bench", help="speed benchmarks").add_subparsers(
+        dest="action", required=True
+    )
+    model = bench.add_parser("model", help="forward time and size of an experiment's network")
+    model.add_argument("experiment", nargs="?", default="base", help="experiment (default: base)")
+    model.add_argument("overrides", nargs="*", help="key=value overrides")
+    model.add_argument("--batch-size", type=int, default=1)
+    model.add_argument("--repeats", type=int, default=5)
+    model.set_defaults(func=_bench_model)
     return parser
 
 

@@ -16,14 +16,18 @@ import difflib
 import hashlib
 import re
 import typing
-
-import yaml
 from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    OmegaConfBaseException,
+    ValidationError,
+)
 
 BACKBONES = ("resnet18", "resnet34", "resnet50", "hrnet_w32")
 POSE_REPRESENTATIONS = ("axis_angle", "rot6d")
@@ -176,7 +180,9 @@ def _suggest(key: str) -> str:
     """' (did you mean 'x'?)' for the valid key closest to ``key``, or ''."""
     parent, _, leaf = key.rpartition(".")
     schema_parent = re.sub(r"(\[\d+\]|\.\d+)", "", parent)
-    siblings = [k.rpartition(".")[2] for k in _known_keys() if k.rpartition(".")[0] == schema_parent]
+    siblings = [
+        k.rpartition(".")[2] for k in _known_keys() if k.rpartition(".")[0] == schema_parent
+    ]
     match = difflib.get_close_matches(leaf, siblings, n=1, cutoff=0.5)
     if match:
         return f" (did you mean '{f'{parent}.' if parent else ''}{match[0]}'?)"
@@ -261,7 +267,9 @@ def _apply_override(cfg: DictConfig, item: str) -> DictConfig:
     for i, part in enumerate(parts[1:], start=1):
         container = OmegaConf.select(cfg, ".".join(parts[:i]))
         if part.isdigit() and isinstance(container, ListConfig) and int(part) >= len(container):
-            raise ConfigError(f"{source}: '{'.'.join(parts[:i])}' has {len(container)} items, no [{part}]")
+            raise ConfigError(
+                f"{source}: '{'.'.join(parts[:i])}' has {len(container)} items, no [{part}]"
+            )
     try:
         OmegaConf.update(cfg, key, yaml.safe_load(value) if value else None, merge=True)
     except (ConfigKeyError, ConfigAttributeError, IndexError, KeyError):
@@ -328,7 +336,9 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
     if m.embedding_dim <= 0 or m.embedding_dim % 4:
         fail("model.embedding_dim", f"must be a positive multiple of 4, got {m.embedding_dim}")
     if cfg.loss.contrastive and not m.instance_maps:
-        fail("loss.contrastive", "needs model.instance_maps=true (the baseline has no instance maps)")
+        fail(
+            "loss.contrastive", "needs model.instance_maps=true (the baseline has no instance maps)"
+        )
     for name, weight in cfg.loss.weights.items():
         if weight < 0:
             fail(f"loss.weights.{name}", f"must be >= 0, got {weight}")

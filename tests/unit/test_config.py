@@ -18,7 +18,12 @@ def test_base_holds_the_paper_defaults():
     assert dict(cfg.loss.weights) == PAPER_WEIGHTS
     assert (cfg.model.backbone, cfg.model.input_size, cfg.model.map_size) == ("resnet50", 512, 64)
     assert cfg.model.embedding_dim == 64 and cfg.model.positional_encoding and cfg.loss.contrastive
-    assert (cfg.optim.name, cfg.optim.lr, cfg.train.batch_size, cfg.train.epochs) == ("adam", 5e-6, 64, 30)
+    assert (cfg.optim.name, cfg.optim.lr, cfg.train.batch_size, cfg.train.epochs) == (
+        "adam",
+        5e-6,
+        64,
+        30,
+    )
     assert cfg.name == "base"
 
 
@@ -28,10 +33,14 @@ def test_base_sets_every_schema_key_with_a_comment():
         leaf = key.rpartition(".")[2]
         lines = [line for line in text.splitlines() if line.strip().startswith(f"{leaf}:")]
         assert lines, f"base.yaml does not set {key}"
-        assert all("#" in line or line.rstrip().endswith(":") for line in lines), f"{key} lacks a comment"
+        assert all("#" in line or line.rstrip().endswith(":") for line in lines), (
+            f"{key} lacks a comment"
+        )
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "experiments").glob("**/*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "experiments").glob("**/*.yaml")), ids=lambda p: p.stem
+)
 def test_every_experiment_file_loads(path):
     cfg = load_config(path)
     assert cfg.name == path.stem
@@ -39,15 +48,23 @@ def test_every_experiment_file_loads(path):
 
 def test_release_file_and_ablations_override_only_what_differs():
     release = load_config(REPO / "experiments" / "paper" / "release.yaml")
-    assert (release.optim.lr, release.train.epochs, release.train.grad_clip_norm) == (5e-5, 200, 0.5)
+    assert (release.optim.lr, release.train.epochs, release.train.grad_clip_norm) == (
+        5e-5,
+        200,
+        0.5,
+    )
     assert list(release.optim.milestones) == [60, 80] and release.train.mixed_precision
     baseline = load_config(REPO / "experiments" / "ablations" / "baseline.yaml")
     assert not baseline.model.instance_maps and not baseline.loss.contrastive
-    assert load_config(REPO / "experiments" / "ablations" / "dim256.yaml").model.embedding_dim == 256
+    assert (
+        load_config(REPO / "experiments" / "ablations" / "dim256.yaml").model.embedding_dim == 256
+    )
 
 
 def test_overrides_apply_with_types():
-    cfg = load_config(BASE, ["model.embedding_dim=128", "optim.betas=[0.8,0.9]", "data.mix.0.weight=0.5"])
+    cfg = load_config(
+        BASE, ["model.embedding_dim=128", "optim.betas=[0.8,0.9]", "data.mix.0.weight=0.5"]
+    )
     assert cfg.model.embedding_dim == 128 and list(cfg.optim.betas) == [0.8, 0.9]
     assert cfg.data.mix[0].weight == 0.5
     assert config_hash(cfg) != config_hash(load_config(BASE))
@@ -57,12 +74,18 @@ def test_overrides_apply_with_types():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("model.embeding_dim=32", "unknown key 'model.embeding_dim' (did you mean 'model.embedding_dim'?)"),
+        (
+            "model.embeding_dim=32",
+            "unknown key 'model.embeding_dim' (did you mean 'model.embedding_dim'?)",
+        ),
         ("loss.weights.j3=1", "did you mean 'loss.weights.j3d'?"),
         ("modl.backbone=resnet18", "did you mean 'model.backbone'?"),
         ("data.mix.0.crd=x", "did you mean 'data.mix.0.card'?"),
         ("data.mix.9.weight=1", "'data.mix' has 7 items"),
-        ("model.embedding_dim=abc", "key 'model.embedding_dim' has the wrong type: got 'abc', expected int"),
+        (
+            "model.embedding_dim=abc",
+            "key 'model.embedding_dim' has the wrong type: got 'abc', expected int",
+        ),
         ("loss.contrastive=maybe", "expected bool"),
         ("model.backbone=resnet5", "did you mean 'resnet50'?"),
         ("model.map_size=32", "must be input_size / 8 = 64"),
@@ -80,7 +103,10 @@ def test_bad_overrides_name_the_key(override, message):
 def test_bad_files_name_the_file(tmp_path):
     typo = tmp_path / "typo.yaml"
     typo.write_text(f"extends: {BASE}\nmodel:\n  backbon: resnet18\n")
-    with pytest.raises(ConfigError, match=r"typo\.yaml: unknown key 'model\.backbon' \(did you mean 'model\.backbone'\?\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"typo\.yaml: unknown key 'model\.backbon' \(did you mean 'model\.backbone'\?\)",
+    ):
         load_config(typo)
     wrong_type = tmp_path / "wrong.yaml"
     wrong_type.write_text(f"extends: {BASE}\ntrain:\n  epochs: many\n")

@@ -48,7 +48,9 @@ def test_letterbox_round_trip_and_edges():
     mapped = apply_affine(corners, affine)
     assert torch.allclose(mapped, torch.tensor([[-0.5, 63.5], [511.5, 447.5]]))
     pts = torch.rand(7, 2) * 400
-    assert torch.allclose(apply_affine(apply_affine(pts, affine), invert_affine(affine)), pts, atol=1e-3)
+    assert torch.allclose(
+        apply_affine(apply_affine(pts, affine), invert_affine(affine)), pts, atol=1e-3
+    )
 
 
 def test_normalized_pixels_and_projection():

@@ -53,7 +53,9 @@ class JointSet:
 
     def __post_init__(self) -> None:
         if len(self.joints) != len(self.canonical):
-            raise ValueError(f"joint set {self.name}: {len(self.joints)} joints, {len(self.canonical)} mapped")
+            raise ValueError(
+                f"joint set {self.name}: {len(self.joints)} joints, {len(self.canonical)} mapped"
+            )
         unknown = [c for c in self.canonical if c not in CANONICAL_INDEX]
         if unknown:
             raise ValueError(f"joint set {self.name}: unknown canonical joints {unknown}")

@@ -40,6 +40,8 @@ def _load_mapping(path: Path) -> dict[str, Any]:
         raise BodyModelFileError(f"{path}: file not found")
     suffix = path.suffix.lower()
     if suffix == ".npz":
+        if not zipfile.is_zipfile(path):
+            raise BodyModelFileError(f"{path}: unreadable or corrupt .npz file (not a zip archive)")
         try:
             with np.load(path, allow_pickle=False) as data:
                 return {key: data[key] for key in data.files}

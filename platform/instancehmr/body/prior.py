@@ -46,7 +46,9 @@ class GaussianMixturePrior(nn.Module):
         path = Path(path)
         if not path.is_file():
             raise PriorFileError(f"{path}: pose-prior file not found")
-        data = load_pickle(path) if path.suffix == ".pkl" else dict(np.load(path, allow_pickle=False))
+        data = (
+            load_pickle(path) if path.suffix == ".pkl" else dict(np.load(path, allow_pickle=False))
+        )
         for key in ("means", "covars", "weights"):
             if key not in data:
                 raise PriorFileError(f"{path}: missing key '{key}'")

@@ -2,7 +2,8 @@
 
 Real SMPL, SMPLify and 3DPW files are Python-2 pickles of numpy arrays, scipy sparse matrices and
 chumpy objects. ``pickle.load`` would import and call whatever a file names, so this unpickler
-resolves only the globals those files need; every other global raises :class:`UnsafePickleError`
+resolves only the globals those files need (numpy arrays, scipy.sparse matrices, copy_reg
+reconstruction of plain objects, sets); every other global raises :class:`UnsafePickleError`
 before anything is called. chumpy (unmaintained, broken on current numpy) is never imported: its
 objects are rebuilt as a stand-in that keeps the array state (``x``), and the loaded result has
 every chumpy object replaced by that plain numpy array.
@@ -78,6 +79,11 @@ _ALLOWED: dict[tuple[str, str], Any] = {
     ("copyreg", "_reconstructor"): copyreg._reconstructor,
     ("__builtin__", "object"): object,
     ("builtins", "object"): object,
+    # chumpy state holds sets (e.g. _dirty_vars); protocols < 4 pickle them by calling set().
+    ("__builtin__", "set"): set,
+    ("builtins", "set"): set,
+    ("__builtin__", "frozenset"): frozenset,
+    ("builtins", "frozenset"): frozenset,
     # Python 3 writes bytes as _codecs.encode(str, 'latin1') under protocols < 3.
     ("_codecs", "encode"): codecs.encode,
 }

@@ -38,12 +38,16 @@ class BodyOutput:
 class BodyModel(nn.Module):
     """SMPL (neutral) with rotation-matrix inputs and canonical joints."""
 
-    def __init__(self, model_path: str | Path, h36m_regressor_path: str | Path, num_betas: int = 10):
+    def __init__(
+        self, model_path: str | Path, h36m_regressor_path: str | Path, num_betas: int = 10
+    ):
         super().__init__()
         data = read_smpl_file(model_path)
         n_vertices = data["v_template"].shape[0]
         if n_vertices != NUM_VERTICES:
-            raise ValueError(f"{model_path}: SMPL has {NUM_VERTICES} vertices, the file has {n_vertices}")
+            raise ValueError(
+                f"{model_path}: SMPL has {NUM_VERTICES} vertices, the file has {n_vertices}"
+            )
         self.smpl = smplx.SMPL(
             model_path=str(model_path),
             data_struct=Struct(**data),

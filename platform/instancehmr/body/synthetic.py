@@ -16,8 +16,8 @@ statistical model of people and says nothing about real body shapes.
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
-import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,25 +25,17 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 from scipy.optimize import nnls
 
-GENERATOR_VERSION = 1
-SMPL_FILE = "SMPL_NEUTRAL.npz"
+from instancehmr.body.joint_sets import H36M17, SMPL24
+from instancehmr.body.safe_pickle import load_pickle
+
+GENERATOR_VERSION = 2  # bump on any change to the generated arrays: cached copies regenerate
+SMPL_FILE = "SMPL_NEUTRAL.pkl"  # plain numpy arrays: unmodified smplx.SMPL(model_path=dir) loads it
 H36M_REGRESSOR_FILE = "J_regressor_h36m.npy"
 NUM_VERTICES = 6890
 NUM_BETAS = 10
 NUM_POSE_BASIS = 207
 
-SMPL_JOINT_NAMES = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
-    "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
-    "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-    "left_wrist", "right_wrist", "left_hand", "right_hand",
-)  # fmt: skip
 SMPL_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
-H36M_JOINT_NAMES = (
-    "pelvis", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
-    "spine", "thorax", "neck_nose", "head_top", "left_shoulder", "left_elbow", "left_wrist",
-    "right_shoulder", "right_elbow", "right_wrist",
-)  # fmt: skip
 #: Vertex ids read as keypoints (smplx ``vertex_ids['smplh']`` plus the crown).
 LANDMARK_VERTEX_IDS = {
     "nose": 332, "reye": 6260, "leye": 2800, "rear": 4071, "lear": 583, "head_top": 412,
@@ -53,7 +45,7 @@ LANDMARK_VERTEX_IDS = {
     "RBigToe": 6617, "RSmallToe": 6624, "RHeel": 6787,
 }  # fmt: skip
 
-_J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
+_J = {name: i for i, name in enumerate(SMPL24)}
 _MIRROR = np.array([-1.0, 1.0, 1.0])
 
 # Rest joints of the centre line and the left side (right = mirrored), metres.
@@ -115,7 +107,7 @@ class _Tube:
     power: tuple[float, ...]
     rings: int
     segments: int
-    front_density: float = 0.0  # > 0 concentrates ring samples toward +e2
+    front_density: float = 0.0  # > 0 puts more of each ring's vertices toward +e2 (the face)
 
 
 def _mirrored(tube: _Tube, name: str) -> _Tube:
@@ -196,7 +188,7 @@ def _part_specs() -> list[_Tube]:
         "leg_l", 1, o, neg_y, x, z,
         knots=(-0.05, 0.0, 0.09, 0.2, 0.33, 0.42, 0.46, 0.52, 0.58, 0.7, 0.82, 0.865, 0.905),
         a=(0, 0.075, 0.09, 0.082, 0.066, 0.055, 0.052, 0.05, 0.053, 0.043, 0.032, 0.032, 0),
-        b=(0, 0.08, 0.092, 0.085, 0.07, 0.058, 0.053, 0.052, 0.058, 0.045, 0.033, 0.035, 0),
+        b=(0, 0.066, 0.085, 0.083, 0.07, 0.058, 0.053, 0.052, 0.058, 0.045, 0.033, 0.035, 0),
         c1=(0.08, 0.082, 0.085, 0.09, 0.095, 0.099, 0.1, 0.1, 0.099, 0.096, 0.092, 0.09, 0.09),
         c2=(0.0, 0.0, -0.005, -0.003, 0.0, 0.003, 0.005, 0.0, -0.012, -0.01, -0.015, -0.025, -0.03),
         power=_const(2.0, 13),
@@ -229,6 +221,8 @@ def _step(u: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 @dataclass
 class _Mesh:
+    """All tubes concatenated, with per-vertex bookkeeping for weights and shape fields."""
+
     vertices: np.ndarray  # (V, 3)
     faces: np.ndarray  # (F, 3)
     part: np.ndarray  # (V,) index into the part list
@@ -296,11 +290,11 @@ def _tube_faces(rings: int, segments: int) -> np.ndarray:
 
 
 def _face_details(mesh: _Mesh, head: int) -> None:
-    """Nose, eye sockets and brow on the head tube (in place)."""
+    """Nose and eye sockets on the head tube (in place)."""
     on = mesh.part == head
     v = mesh.vertices[on]
     front = _step(mesh.unit[on, 1], 0.3, 0.9)
-    nose = 0.022 * np.exp(-0.5 * ((v[:, 0] / 0.012) ** 2 + ((v[:, 1] - 0.652) / 0.018) ** 2))
+    nose = 0.018 * np.exp(-0.5 * ((v[:, 0] / 0.012) ** 2 + ((v[:, 1] - 0.652) / 0.018) ** 2))
     nose *= 0.6 + 0.4 * _step(v[:, 1], 0.675, 0.64)  # tip lower than the bridge
     sockets = sum(
         -0.007 * np.exp(-0.5 * (((v[:, 0] - sx) / 0.014) ** 2 + ((v[:, 1] - 0.69) / 0.011) ** 2))
@@ -330,13 +324,15 @@ def _build_mesh() -> tuple[_Mesh, list[_Tube]]:
         raise AssertionError(
             f"synthetic body has {len(mesh.vertices)} vertices, not {NUM_VERTICES}"
         )
-    _face_details(mesh, 1)
+    _face_details(mesh, [spec.name for spec in specs].index("head"))
     return mesh, specs
 
 
-def _kinds(specs: list[_Tube], part: np.ndarray) -> np.ndarray:
-    """(V,) part kind per vertex: torso, head, ear, arm, hand, thumb, leg, foot."""
-    return np.array([spec.name.split("_")[0] for spec in specs])[part]
+def _part_labels(specs: list[_Tube], part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(V,) part kind (torso, head, ear, arm, hand, thumb, leg, foot) and (V,) side (+1 left,
+    -1 right, 0 centre) per vertex."""
+    kind = np.array([spec.name.split("_")[0] for spec in specs])[part]
+    return kind, np.array([spec.side for spec in specs])[part]
 
 
 def _side_ids(side: int, names: tuple[str, ...]) -> list[int]:
@@ -366,9 +362,9 @@ def _spine_chain(p: np.ndarray) -> np.ndarray:
     return _chain(p[:, 1], bones, (0.11, 0.24, 0.31, 0.505, 0.585), (0.05, 0.04, 0.025, 0.03, 0.02))
 
 
-def _sided(p: np.ndarray, chain) -> np.ndarray:
-    """Apply a one-sided chain with the side taken from the sign of x."""
-    return np.where((p[:, 0] >= 0)[:, None], chain(p, 1), chain(p, -1))
+def _sided(p: np.ndarray, side: np.ndarray, chain) -> np.ndarray:
+    """Apply a one-sided chain to each vertex with its side (+1 left, -1 right)."""
+    return np.where((side > 0)[:, None], chain(p, 1), chain(p, -1))
 
 
 def _arm_chain(p: np.ndarray, side: int) -> np.ndarray:
@@ -379,33 +375,40 @@ def _arm_chain(p: np.ndarray, side: int) -> np.ndarray:
 
 def _leg_chain(p: np.ndarray, side: int) -> np.ndarray:
     bones = _side_ids(side, ("pelvis", "hip", "knee", "ankle"))
-    return _chain(-p[:, 1], bones, (0.04, 0.46, 0.865), (0.05, 0.06, 0.03))
+    return _chain(-p[:, 1], bones, (0.035, 0.46, 0.865), (0.085, 0.06, 0.03))
 
 
-def _skinning_weights(p: np.ndarray, kind: np.ndarray) -> np.ndarray:
+def _skinning_weights(p: np.ndarray, kind: np.ndarray, side: np.ndarray) -> np.ndarray:
     weights = np.zeros((len(p), 24))
     torso = kind == "torso"
     q = p[torso]
-    m_leg = (_step(np.abs(q[:, 0]), 0.02, 0.08) * _step(q[:, 1], 0.02, -0.06))[:, None]
+    q_side = np.where(q[:, 0] >= 0, 1, -1)
+    m_leg = (_step(np.abs(q[:, 0]), 0.0, 0.12) * _step(q[:, 1], 0.06, 0.0))[:, None]
     m_arm = (_step(np.abs(q[:, 0]), 0.04, 0.1) * _step(q[:, 1], 0.3, 0.4))[:, None]
+    arm_chain = _sided(q, q_side, _arm_chain)
+    # Below the shoulder the chest side stays with the collar when the arm moves.
+    keep = _step(q[:, 1], 0.37, 0.44)
+    for sign in (1, -1):
+        collar, *limb = _side_ids(sign, ("collar", "shoulder", "elbow", "wrist", "hand"))
+        rows = np.nonzero(q_side == sign)[0]
+        arm_chain[rows, collar] += arm_chain[np.ix_(rows, limb)].sum(1) * (1 - keep[rows])
+        arm_chain[np.ix_(rows, limb)] *= keep[rows, None]
     weights[torso] = (
         (1 - m_leg - m_arm) * _spine_chain(q)
-        + m_leg * _sided(q, _leg_chain)
-        + m_arm * _sided(q, _arm_chain)
+        + m_leg * _sided(q, q_side, _leg_chain)
+        + m_arm * arm_chain
     )
     weights[np.isin(kind, ("head", "ear")), _J["head"]] = 1.0
     arm = np.isin(kind, ("arm", "hand", "thumb"))
-    weights[arm] = _sided(p[arm], _arm_chain)
+    weights[arm] = _sided(p[arm], side[arm], _arm_chain)
     leg = np.isin(kind, ("leg", "foot"))
-    weights[leg] = _sided(p[leg], _leg_chain)
-    foot = kind == "foot"
-    toes = _step(p[foot, 2], 0.065, 0.125)
-    for side in (1, -1):
-        ankle, toe = _side_ids(side, ("ankle", "foot"))
-        rows = np.nonzero(foot)[0][side * p[foot, 0] > 0]
-        t = toes[side * p[foot, 0] > 0]
-        weights[rows, toe] = weights[rows, ankle] * t
-        weights[rows, ankle] *= 1 - t
+    weights[leg] = _sided(p[leg], side[leg], _leg_chain)
+    toes = _step(p[:, 2], 0.065, 0.125)
+    for sign in (1, -1):
+        ankle, toe = _side_ids(sign, ("ankle", "foot"))
+        rows = (kind == "foot") & (side == sign)
+        weights[rows, toe] = weights[rows, ankle] * toes[rows]
+        weights[rows, ankle] *= 1 - toes[rows]
     return weights
 
 
@@ -419,12 +422,12 @@ def _integral(u: np.ndarray, grid: np.ndarray, slope: np.ndarray, zero: float) -
     return np.interp(u, grid, f) - np.interp(zero, grid, f)
 
 
-def _shape_directions(mesh: _Mesh, kind: np.ndarray) -> np.ndarray:
+def _shape_directions(mesh: _Mesh, kind: np.ndarray, side: np.ndarray) -> np.ndarray:
     """(V, 3, 10): height, girth, shoulders-vs-hips, legs-vs-torso, arm length, head size,
     chest depth, belly, limb thickness, neck length."""
     p = mesh.vertices
     x, y, z = p.T
-    sgn = np.sign(x)
+    sgn = np.where(kind == "torso", np.sign(x), side)  # limbs: the part's side, not x's sign
     radial = p - mesh.centre
     torso, head = kind == "torso", np.isin(kind, ("head", "ear"))
     arm, leg = np.isin(kind, ("arm", "hand", "thumb")), np.isin(kind, ("leg", "foot"))
@@ -478,12 +481,13 @@ def _shape_directions(mesh: _Mesh, kind: np.ndarray) -> np.ndarray:
     # 8: limb thickness.
     thick = {"arm": 0.1, "leg": 0.1, "hand": 0.03, "thumb": 0.03, "foot": 0.03}
     k = np.array([thick.get(name, 0.0) for name in kind])
+    k[torso] = 0.05 * _step(y[torso], 0.05, -0.06)  # the hips follow the thighs
     dirs[:, :, 8] = k[:, None] * radial
 
     # 9: neck length: everything above the neck base moves up.
-    lift = 0.025 * _step(y, 0.48, 0.56) * _step(np.abs(x), 0.12, 0.07)
+    lift = 0.02 * _step(y, 0.47, 0.6) * _step(np.abs(x), 0.12, 0.07)
     dirs[torso, 1, 9] = lift[torso]
-    dirs[head, 1, 9] = 0.025
+    dirs[head, 1, 9] = 0.02
     return dirs
 
 
@@ -511,23 +515,21 @@ def _regressor(mesh: _Mesh, specs: list[_Tube], sources: list[tuple]) -> np.ndar
         centre = np.dot(np.asarray(target) - spec.origin, spec.axis)
         pick = np.nonzero((mesh.part == index[name]) & (np.abs(mesh.axial - centre) < half))[0]
         if name == "torso" and abs(target[0]) > 0.01:  # collars: that side of the chest only
-            pick = pick[mesh.vertices[pick, 0] * np.sign(target[0]) > 0]
+            pick = pick[mesh.vertices[pick, 0] * np.sign(target[0]) > 0.01]
         rows[j, pick] = _regressor_row(mesh.vertices[pick], np.asarray(target))
     return rows
 
 
-def _part_of(joint: str) -> str:
-    """The part (left side for sided joints) whose rings surround an SMPL joint."""
-    parts = {
-        "pelvis": "torso", "spine1": "torso", "spine2": "torso", "spine3": "torso",
-        "neck": "torso", "collar": "torso", "head": "head", "hip": "leg_l", "knee": "leg_l",
-        "ankle": "leg_l", "foot": "foot_l", "shoulder": "arm_l", "elbow": "arm_l",
-        "wrist": "arm_l", "hand": "hand_l",
-    }  # fmt: skip
-    return parts[joint]
+#: The part (left side for sided joints) whose rings surround each SMPL joint.
+_JOINT_PART = {
+    "pelvis": "torso", "spine1": "torso", "spine2": "torso", "spine3": "torso", "neck": "torso",
+    "collar": "torso", "head": "head", "hip": "leg_l", "knee": "leg_l", "ankle": "leg_l",
+    "foot": "foot_l", "shoulder": "arm_l", "elbow": "arm_l", "wrist": "arm_l", "hand": "hand_l",
+}  # fmt: skip
 
 
 def _sources(left: dict[str, tuple], centre: dict[str, tuple], order: tuple[str, ...]) -> list:
+    """(part, target, slab half-thickness) per joint of ``order``; right joints mirror left."""
     out = []
     for name in order:
         if name in centre:
@@ -544,14 +546,14 @@ def _sources(left: dict[str, tuple], centre: dict[str, tuple], order: tuple[str,
 
 def _smpl_sources() -> list:
     half = {"head": 0.02, "neck": 0.02, "ankle": 0.025, "wrist": 0.02, "hand": 0.02, "foot": 0.025}
-    centre = {n: (_part_of(n), p, half.get(n, 0.03)) for n, p in _CENTRE_JOINTS.items()}
-    left = {n: (_part_of(n), p, half.get(n, 0.03)) for n, p in _LEFT_JOINTS.items()}
-    return _sources(left, centre, SMPL_JOINT_NAMES)
+    centre = {n: (_JOINT_PART[n], p, half.get(n, 0.03)) for n, p in _CENTRE_JOINTS.items()}
+    left = {n: (_JOINT_PART[n], p, half.get(n, 0.03)) for n, p in _LEFT_JOINTS.items()}
+    return _sources(left, centre, SMPL24)
 
 
 def _h36m_sources() -> list:
     centre = {
-        "pelvis": ("torso", (0.0, -0.05, -0.005), 0.03),
+        "pelvis": ("torso", (0.0, -0.075, 0.0), 0.03),  # midway between the H36M hips
         "spine": ("torso", (0.0, 0.2, -0.03), 0.03),
         "thorax": ("torso", (0.0, 0.44, -0.01), 0.03),
         "neck_nose": ("head", (0.0, 0.625, 0.05), 0.02),
@@ -565,7 +567,7 @@ def _h36m_sources() -> list:
         "elbow": ("arm_l", (0.43, 0.44, -0.03), 0.03),
         "wrist": ("arm_l", (0.68, 0.44, -0.035), 0.02),
     }
-    return _sources(left, centre, H36M_JOINT_NAMES)
+    return _sources(left, centre, H36M17)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -621,9 +623,9 @@ def _vertex_order(mesh: _Mesh, specs: list[_Tube]) -> np.ndarray:
 
 def _generate() -> tuple[dict[str, np.ndarray], np.ndarray]:
     mesh, specs = _build_mesh()
-    kind = _kinds(specs, mesh.part)
-    weights = _skinning_weights(mesh.vertices, kind)
-    shapedirs = _shape_directions(mesh, kind)
+    kind, side = _part_labels(specs, mesh.part)
+    weights = _skinning_weights(mesh.vertices, kind, side)
+    shapedirs = _shape_directions(mesh, kind, side)
     j_regressor = _regressor(mesh, specs, _smpl_sources())
     h36m = _regressor(mesh, specs, _h36m_sources())
     order = _vertex_order(mesh, specs)
@@ -643,14 +645,14 @@ def _generate() -> tuple[dict[str, np.ndarray], np.ndarray]:
 
 
 def build_synthetic_smpl() -> dict[str, np.ndarray]:
-    """The synthetic body in SMPL's format: v_template (6890, 3), f (13776, 3) int64,
+    """The synthetic body in SMPL's format: v_template (6890, 3), f (F, 3) int64,
     weights (6890, 24), shapedirs (6890, 3, 10), posedirs (6890, 3, 207) zeros,
     J_regressor (24, 6890), kintree_table (2, 24) int64 (root parent -1); float32, metres."""
     return _generate()[0]
 
 
 def build_h36m_regressor() -> np.ndarray:
-    """(17, 6890) Human3.6M-17 joint regressor of the synthetic body (``H36M_JOINT_NAMES``)."""
+    """(17, 6890) Human3.6M-17 joint regressor of the synthetic body (``H36M17``)."""
     return _generate()[1]
 
 
@@ -666,15 +668,16 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def write_synthetic_body(out_dir: str | Path) -> Path:
-    """Write ``SMPL_NEUTRAL.npz`` (plain arrays plus a 0-d ``generator_version``) and
-    ``J_regressor_h36m.npy`` atomically into ``out_dir``; returns the npz path."""
+    """Write ``SMPL_NEUTRAL.pkl`` (a dict of plain arrays plus a 0-d ``generator_version``,
+    SMPL's own file layout without chumpy) and ``J_regressor_h36m.npy`` atomically into
+    ``out_dir``; returns the model path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model, h36m = _generate()
     model["generator_version"] = np.array(GENERATOR_VERSION, dtype=np.int64)
     _atomic_write(out_dir / H36M_REGRESSOR_FILE, lambda fh: np.save(fh, h36m))
     path = out_dir / SMPL_FILE
-    _atomic_write(path, lambda fh: np.savez_compressed(fh, **model))
+    _atomic_write(path, lambda fh: pickle.dump(model, fh, protocol=4))
     return path
 
 
@@ -686,14 +689,13 @@ def synthetic_body_dir() -> Path:
 
 def _cached_version(path: Path) -> int | None:
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return int(data["generator_version"])
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return int(load_pickle(path)["generator_version"])
+    except (OSError, ValueError, KeyError, TypeError, EOFError, pickle.UnpicklingError):
         return None
 
 
 def ensure_synthetic_body() -> Path:
-    """Path of the cached synthetic ``SMPL_NEUTRAL.npz``, generated on first use or when the
+    """Path of the cached synthetic ``SMPL_NEUTRAL.pkl``, generated on first use or when the
     cached ``generator_version`` differs from ``GENERATOR_VERSION``."""
     out_dir = synthetic_body_dir()
     path = out_dir / SMPL_FILE

@@ -27,7 +27,7 @@ def draw_gaussian(heatmap: np.ndarray, center: np.ndarray, sigma: float, radius:
     """Max-combine a Gaussian peak of 1 at the pixel nearest ``center`` (x, y) into ``heatmap``
     (h, w), in place. Centers off the map draw nothing."""
     h, w = heatmap.shape
-    cx, cy = int(round(float(center[0]))), int(round(float(center[1])))
+    cx, cy = round(float(center[0])), round(float(center[1]))
     if not (0 <= cx < w and 0 <= cy < h):
         return
     x0, x1 = max(0, cx - radius), min(w, cx + radius + 1)

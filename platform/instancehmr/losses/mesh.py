@@ -36,7 +36,9 @@ def root_align(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor):
     root_pred = torch.zeros(n, 3, dtype=pred.dtype, device=pred.device)
     root_target = torch.zeros_like(root_pred)
     found = torch.zeros(n, dtype=torch.bool, device=pred.device)
-    candidates = [((r,), valid[:, r]) for r in ROOTS] + [(HIPS, valid[:, HIPS[0]] & valid[:, HIPS[1]])]
+    candidates = [((r,), valid[:, r]) for r in ROOTS] + [
+        (HIPS, valid[:, HIPS[0]] & valid[:, HIPS[1]])
+    ]
     for joints, has in candidates:
         take = has & ~found
         idx = list(joints)
@@ -70,7 +72,9 @@ def j2d_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> t
     return masked_mean(joint_distance(pred, target, valid), valid.any(1))
 
 
-def pose_loss(pred_rotmats: torch.Tensor, target_pose: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+def pose_loss(
+    pred_rotmats: torch.Tensor, target_pose: torch.Tensor, valid: torch.Tensor
+) -> torch.Tensor:
     """L_pose: squared Frobenius distance of rotation matrices (release), joints 0-21.
 
     pred_rotmats (N, 24, 3, 3); target_pose (N, 72) axis-angle; valid (N,).

@@ -44,7 +44,9 @@ TERMS = ("cont", "center", "joint", "pose", "shape", "prior", "j3d", "pa3d", "j2
 class WeightedObjective(nn.Module):
     """L_total = sum of lambda_t * L_t (Eq. 5); returns every term and the total."""
 
-    def __init__(self, loss_cfg, body: nn.Module, prior: nn.Module, input_size: int, pose_representation: str):
+    def __init__(
+        self, loss_cfg, body: nn.Module, prior: nn.Module, input_size: int, pose_representation: str
+    ):
         super().__init__()
         self.weights = {t: float(loss_cfg.weights[t]) for t in TERMS}
         self.contrastive = bool(loss_cfg.contrastive)
@@ -67,7 +69,11 @@ class WeightedObjective(nn.Module):
         terms = {
             "center": focal_loss(outputs["center_map"], batch["center_heatmap"], None, alpha, beta),
             "joint": focal_loss(
-                outputs["joint_map"], batch["joint_heatmap"], batch["joint_heatmap_mask"], alpha, beta
+                outputs["joint_map"],
+                batch["joint_heatmap"],
+                batch["joint_heatmap_mask"],
+                alpha,
+                beta,
             ),
         }
         terms.update(self._mesh_terms(outputs, batch))
@@ -82,15 +88,22 @@ class WeightedObjective(nn.Module):
 
     def _mesh_terms(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]):
         b_idx, n_idx = batch["person_mask"].nonzero(as_tuple=True)
-        raw = read_params(outputs["param_map"], b_idx, batch["centers"][b_idx, n_idx].round().long())
+        raw = read_params(
+            outputs["param_map"], b_idx, batch["centers"][b_idx, n_idx].round().long()
+        )
         params = split_params(raw, self.pose_representation, self.body.num_betas)
         _, joints, joints_2d = people_from_params(params, self.body, self.input_size)
         target_2d = normalized_to_pixels(batch["keypoints_2d"][b_idx, n_idx], self.input_size)
         scale = 2 / self.input_size  # compare in normalised coordinates
         rotmats = torch.cat([params.global_orient[:, None], params.body_pose], dim=1)
-        kp3d, kp3d_mask = batch["keypoints_3d"][b_idx, n_idx], batch["keypoints_3d_mask"][b_idx, n_idx]
+        kp3d, kp3d_mask = (
+            batch["keypoints_3d"][b_idx, n_idx],
+            batch["keypoints_3d_mask"][b_idx, n_idx],
+        )
         return {
-            "pose": pose_loss(rotmats, batch["pose"][b_idx, n_idx], batch["pose_mask"][b_idx, n_idx]),
+            "pose": pose_loss(
+                rotmats, batch["pose"][b_idx, n_idx], batch["pose_mask"][b_idx, n_idx]
+            ),
             "shape": shape_loss(
                 params.betas,
                 batch["betas"][b_idx, n_idx],
@@ -108,7 +121,9 @@ class WeightedObjective(nn.Module):
     def _contrastive(self, outputs, batch, projectors) -> torch.Tensor:
         center_projector, joint_projector = projectors
         map_size = outputs["center_map"].shape[-1]
-        joints_2d, visible = smpl24_from_canonical(batch["keypoints_2d"], batch["keypoints_2d_mask"])
+        joints_2d, visible = smpl24_from_canonical(
+            batch["keypoints_2d"], batch["keypoints_2d_mask"]
+        )
         joint_positions = normalized_to_pixels(joints_2d, map_size)  # (B, N, 24, 2) map pixels
         u = center_projector(sample_features(outputs["center_instance_map"], batch["centers"]))
         v = joint_projector(sample_features(outputs["joint_instance_map"], joint_positions))

@@ -15,7 +15,12 @@ import torch
 import torch.nn.functional as F
 
 from instancehmr.body.joint_sets import CANONICAL_INDEX
-from instancehmr.geometry import apply_affine, invert_affine, normalized_to_pixels, weak_perspective_project
+from instancehmr.geometry import (
+    apply_affine,
+    invert_affine,
+    normalized_to_pixels,
+    weak_perspective_project,
+)
 from instancehmr.model.smpl_params import SMPLParams, split_params
 
 if TYPE_CHECKING:
@@ -65,7 +70,9 @@ def find_centers(
     return batch_index, center, top[keep]
 
 
-def read_params(param_map: torch.Tensor, batch_index: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
+def read_params(
+    param_map: torch.Tensor, batch_index: torch.Tensor, center: torch.Tensor
+) -> torch.Tensor:
     """param_map (B, P, h, w) at integer map pixels (x, y) of each person -> (N, P)."""
     return param_map[batch_index, :, center[:, 1].long(), center[:, 0].long()]
 

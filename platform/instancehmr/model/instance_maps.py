@@ -21,8 +21,12 @@ class InstanceMapBranch(nn.Module):
         self, in_ch: int, channels: int, heatmap_ch: int, dim: int, positional_encoding: bool
     ) -> None:
         super().__init__()
-        self.trunk = nn.Sequential(conv_bn_relu(in_ch + 2, channels, stride=2), ResidualBlock(channels))
-        self.refine = nn.Sequential(conv_bn_relu(channels + heatmap_ch, channels), ResidualBlock(channels))
+        self.trunk = nn.Sequential(
+            conv_bn_relu(in_ch + 2, channels, stride=2), ResidualBlock(channels)
+        )
+        self.refine = nn.Sequential(
+            conv_bn_relu(channels + heatmap_ch, channels), ResidualBlock(channels)
+        )
         self.project = nn.Conv2d(channels, dim, 1)
         self.positional_encoding = positional_encoding
 

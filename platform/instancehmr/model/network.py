@@ -26,9 +26,13 @@ class ParameterBranch(nn.Module):
 
     def __init__(self, in_ch: int, channels: int, guidance_ch: int, out_ch: int) -> None:
         super().__init__()
-        self.trunk = nn.Sequential(conv_bn_relu(in_ch + 2, channels, stride=2), ResidualBlock(channels))
+        self.trunk = nn.Sequential(
+            conv_bn_relu(in_ch + 2, channels, stride=2), ResidualBlock(channels)
+        )
         self.refine = nn.Sequential(
-            conv_bn_relu(channels + guidance_ch, channels), ResidualBlock(channels), ResidualBlock(channels)
+            conv_bn_relu(channels + guidance_ch, channels),
+            ResidualBlock(channels),
+            ResidualBlock(channels),
         )
         self.out = nn.Conv2d(channels, out_ch, 1)
 
@@ -66,7 +70,9 @@ class InstanceHMR(nn.Module):
         smpl_ch = param_channels(pose_representation, num_betas) - CAMERA_CHANNELS
         if instance_maps:
             self.center_instance = InstanceMapBranch(c_in, c, 1, embedding_dim, positional_encoding)
-            self.joint_instance = InstanceMapBranch(c_in, c, NUM_HEATMAP_JOINTS, embedding_dim, False)
+            self.joint_instance = InstanceMapBranch(
+                c_in, c, NUM_HEATMAP_JOINTS, embedding_dim, False
+            )
             self.center_projector = projector(embedding_dim)
             self.joint_projector = projector(embedding_dim)
             guidance_ch = 1 + NUM_HEATMAP_JOINTS + 2 * embedding_dim

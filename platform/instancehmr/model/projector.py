@@ -8,5 +8,9 @@ from torch import nn
 def projector(dim: int) -> nn.Sequential:
     """(..., D) -> (..., D) MLP applied to sampled instance-map features."""
     return nn.Sequential(
-        nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim)
+        nn.Linear(dim, dim),
+        nn.ReLU(inplace=True),
+        nn.Linear(dim, dim),
+        nn.ReLU(inplace=True),
+        nn.Linear(dim, dim),
     )

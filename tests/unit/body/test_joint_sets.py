@@ -17,9 +17,16 @@ from instancehmr.body.joint_sets import (
 
 
 def test_every_named_set_maps_onto_distinct_canonical_joints():
-    assert {"smpl24", "coco17", "crowdpose14", "mpii16", "lsp14", "h36m17", "panoptic19", "canonical"} <= set(
-        JOINT_SETS
-    )
+    assert {
+        "smpl24",
+        "coco17",
+        "crowdpose14",
+        "mpii16",
+        "lsp14",
+        "h36m17",
+        "panoptic19",
+        "canonical",
+    } <= set(JOINT_SETS)
     for s in JOINT_SETS.values():
         assert len(set(s.canonical)) == len(s.canonical), s.name
     assert NUM_CANONICAL == 48 and len(set(CANONICAL)) == 48

@@ -16,13 +16,19 @@ def reference(u, v, v_mask, person_mask):
         term, has = 0.0, False
         if n >= 2:
             pairs = list(itertools.combinations(people, 2))
-            term += sum(1 + F.cosine_similarity(u[b, i], u[b, j], dim=0) for i, j in pairs) * 2 / (n * (n - 1))
+            term += (
+                sum(1 + F.cosine_similarity(u[b, i], u[b, j], dim=0) for i, j in pairs)
+                * 2
+                / (n * (n - 1))
+            )
             has = True
         pulls = []
         for i in people:
             ks = [k for k in range(v.shape[2]) if v_mask[b, i, k]]
             if ks:
-                pulls.append(sum(1 - F.cosine_similarity(u[b, i], v[b, i, k], dim=0) for k in ks) / len(ks))
+                pulls.append(
+                    sum(1 - F.cosine_similarity(u[b, i], v[b, i, k], dim=0) for k in ks) / len(ks)
+                )
         if pulls:
             term += sum(pulls) / len(pulls)
             has = True
@@ -42,7 +48,9 @@ def test_matches_per_pair_reference(seed):
     person_mask[1] = False
     person_mask[1, 2] = True  # N = 1: pull only
     v_mask[2, 1] = False  # a person without visible joints
-    assert torch.isclose(contrastive_loss(u, v, v_mask, person_mask), reference(u, v, v_mask, person_mask), atol=1e-5)
+    assert torch.isclose(
+        contrastive_loss(u, v, v_mask, person_mask), reference(u, v, v_mask, person_mask), atol=1e-5
+    )
 
 
 def test_edge_cases():
@@ -56,13 +64,21 @@ def test_edge_cases():
     # Identical center and joint features: pull is 0; opposite centers: push is 0.
     u2 = torch.tensor([[[1.0, 0.0], [-1.0, 0.0]]])
     v2 = u2[:, :, None, :].expand(1, 2, 3, 2)
-    assert torch.isclose(contrastive_loss(u2, v2, torch.ones(1, 2, 3, dtype=torch.bool), torch.ones(1, 2, dtype=torch.bool)), torch.tensor(0.0), atol=1e-6)
+    assert torch.isclose(
+        contrastive_loss(
+            u2, v2, torch.ones(1, 2, 3, dtype=torch.bool), torch.ones(1, 2, dtype=torch.bool)
+        ),
+        torch.tensor(0.0),
+        atol=1e-6,
+    )
 
 
 def test_sample_features_reads_row_y_col_x():
     fmap = torch.zeros(1, 2, 8, 8)
     fmap[0, :, 2, 6] = torch.tensor([1.0, 2.0])  # row 2 (y), col 6 (x)
     out = sample_features(fmap, torch.tensor([[[6.0, 2.0], [2.0, 6.0]]]))
-    assert torch.equal(out[0, 0], torch.tensor([1.0, 2.0])) and torch.equal(out[0, 1], torch.zeros(2))
+    assert torch.equal(out[0, 0], torch.tensor([1.0, 2.0])) and torch.equal(
+        out[0, 1], torch.zeros(2)
+    )
     nested = sample_features(fmap, torch.tensor([[[[6.2, 1.8], [100.0, -3.0]]]]))  # (B, N, K, 2)
     assert nested.shape == (1, 1, 2, 2) and torch.equal(nested[0, 0, 0], torch.tensor([1.0, 2.0]))

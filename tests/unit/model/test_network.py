@@ -5,7 +5,12 @@ from instancehmr.config import load_config
 from instancehmr.model import build_model
 from instancehmr.model.network import InstanceHMR
 
-TINY = ["model.input_size=64", "model.map_size=8", "model.head_channels=16", "model.embedding_dim=16"]
+TINY = [
+    "model.input_size=64",
+    "model.map_size=8",
+    "model.head_channels=16",
+    "model.embedding_dim=16",
+]
 
 
 def test_paper_model_output_shapes_at_512():
@@ -24,10 +29,25 @@ def test_paper_model_output_shapes_at_512():
 @pytest.mark.parametrize(
     ("overrides", "keys", "param_channels", "dim"),
     [
-        (["model.instance_maps=false", "loss.contrastive=false"], set(), 82, None),  # Table 4 baseline
-        (["model.positional_encoding=false"], {"center_instance_map", "joint_instance_map"}, 82, 16),
+        (
+            ["model.instance_maps=false", "loss.contrastive=false"],
+            set(),
+            82,
+            None,
+        ),  # Table 4 baseline
+        (
+            ["model.positional_encoding=false"],
+            {"center_instance_map", "joint_instance_map"},
+            82,
+            16,
+        ),
         (["model.embedding_dim=32"], {"center_instance_map", "joint_instance_map"}, 82, 32),
-        (["model.pose_representation=rot6d"], {"center_instance_map", "joint_instance_map"}, 145, 16),
+        (
+            ["model.pose_representation=rot6d"],
+            {"center_instance_map", "joint_instance_map"},
+            145,
+            16,
+        ),
     ],
 )
 def test_config_switches(overrides, keys, param_channels, dim):
@@ -45,7 +65,9 @@ def test_config_switches(overrides, keys, param_channels, dim):
 def test_positional_encoding_is_added_only_to_the_center_map():
     torch.manual_seed(0)
     with_pe = InstanceHMR("resnet18", input_size=64, head_channels=8, embedding_dim=8).eval()
-    without = InstanceHMR("resnet18", input_size=64, head_channels=8, embedding_dim=8, positional_encoding=False)
+    without = InstanceHMR(
+        "resnet18", input_size=64, head_channels=8, embedding_dim=8, positional_encoding=False
+    )
     without.load_state_dict(with_pe.state_dict())
     x = torch.randn(1, 3, 64, 64)
     a, b = with_pe(x), without.eval()(x)
@@ -62,7 +84,9 @@ def test_hrnet_backbone_shapes():
 
 def test_wrong_image_shape_is_refused(tiny_cfg):
     model = build_model(tiny_cfg)
-    with pytest.raises(ValueError, match=r"expected images of shape \(B, 3, 64, 64\), got \(2, 3, 60, 64\)"):
+    with pytest.raises(
+        ValueError, match=r"expected images of shape \(B, 3, 64, 64\), got \(2, 3, 60, 64\)"
+    ):
         model(torch.randn(2, 3, 60, 64))
     with pytest.raises(ValueError, match="got"):
         model(torch.randn(3, 64, 64))
@@ -73,9 +97,11 @@ def test_backbone_weights_file(tmp_path):
 
     path = tmp_path / "resnet18.pth"
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
-    model = InstanceHMR("resnet18", backbone_weights=str(path), input_size=64, head_channels=8, embedding_dim=8)
+    model = InstanceHMR(
+        "resnet18", backbone_weights=str(path), input_size=64, head_channels=8, embedding_dim=8
+    )
     assert model.backbone.encoder.conv1.weight.shape == (64, 3, 7, 7)
     with pytest.raises(ValueError, match="does not fit resnet50"):
         InstanceHMR("resnet50", backbone_weights=str(path), input_size=64)
-    with pytest.raises(FileNotFoundError, match="model.backbone_weights"):
+    with pytest.raises(FileNotFoundError, match=r"model\.backbone_weights"):
         InstanceHMR("resnet18", backbone_weights=str(tmp_path / "none.pth"), input_size=64)

@@ -13,7 +13,15 @@ def test_split_reads_camera_orientation_pose_betas():
     rotvec = torch.randn(2, 21, 3) * 0.3
     orient = roma.random_rotmat(2)
     orient6d = orient[..., :2].flatten(-2)  # first two columns
-    raw = torch.cat([torch.tensor([[0.0, 0.1, -0.2], [1.0, 0.0, 0.0]]), orient6d, rotvec.flatten(1), torch.ones(2, 10)], 1)
+    raw = torch.cat(
+        [
+            torch.tensor([[0.0, 0.1, -0.2], [1.0, 0.0, 0.0]]),
+            orient6d,
+            rotvec.flatten(1),
+            torch.ones(2, 10),
+        ],
+        1,
+    )
     p = split_params(raw, "axis_angle")
     assert torch.allclose(p.camera[:, 0], torch.tensor([1.0, 1.1]))
     assert torch.allclose(p.global_orient, orient, atol=1e-5)
