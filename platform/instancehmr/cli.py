@@ -20,6 +20,24 @@ def _body_synth(args: argparse.Namespace) -> None:
     print(f"wrote synthetic SMPL-format body: {path}")
 
 
+def _data_prepare(args: argparse.Namespace) -> None:
+    from instancehmr.data.prepare import prepare
+
+    for m in prepare(args.cards, args.out, args.rows_per_shard, args.max_error_rate):
+        print(
+            f"{m['corpus']}: {m['images']} images, {m['persons']} persons, {m['failed']} failed, "
+            f"{m['shards_converted']} shard(s) converted in {m['seconds']} s -> {Path(args.out) / m['corpus']}"
+        )
+
+
+def _data_inspect(args: argparse.Namespace) -> None:
+    from instancehmr.data.inspect import contact_sheet, summary
+
+    print(summary(args.dir))
+    if args.sheet:
+        print(f"contact sheet: {contact_sheet(args.dir, args.sheet, args.count)}")
+
+
 def _bench_model(args: argparse.Namespace) -> None:
     from instancehmr.bench.model import bench_model
     from instancehmr.config import load_config
@@ -48,6 +66,21 @@ def build_parser() -> argparse.ArgumentParser:
     synth = body.add_parser("synth", help="write the embedded synthetic SMPL-format body")
     synth.add_argument("--out", help="output folder (default: the cache, $INSTANCEHMR_CACHE/body)")
     synth.set_defaults(func=_body_synth)
+
+    data = commands.add_parser("data", help="corpora and shards").add_subparsers(dest="action", required=True)
+    prep = data.add_parser("prepare", help="convert corpus cards into Parquet shards + manifest")
+    prep.add_argument("cards", nargs="+", help="corpus cards, e.g. datasets/synthetic.yaml")
+    prep.add_argument("--out", default="data/shards", help="shard root (default: data/shards)")
+    prep.add_argument("--rows-per-shard", type=int, default=256)
+    prep.add_argument(
+        "--max-error-rate", type=float, default=0.01, help="fail when more samples than this fail"
+    )
+    prep.set_defaults(func=_data_prepare)
+    insp = data.add_parser("inspect", help="manifest statistics and a contact sheet")
+    insp.add_argument("dir", nargs="?", default="data/shards", help="a corpus folder or the shard root")
+    insp.add_argument("--sheet", help="write a contact sheet PNG of random samples here")
+    insp.add_argument("--count", type=int, default=16, help="samples on the sheet")
+    insp.set_defaults(func=_data_inspect)
 
     bench = commands.add_parser("bench", help="speed benchmarks").add_subparsers(
         dest="action", required=True

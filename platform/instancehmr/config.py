@@ -133,6 +133,7 @@ class DataConfig:
     val_card: str = MISSING
     val_split: str = MISSING
     shards_dir: str = MISSING
+    max_people: int = MISSING
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -359,6 +360,8 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
     for i, entry in enumerate(cfg.data.mix):
         if entry.weight is not None and entry.weight <= 0:
             fail(f"data.mix[{i}].weight", f"must be > 0 or null (card default), got {entry.weight}")
+    if cfg.data.max_people < 1:
+        fail("data.max_people", f"must be at least 1, got {cfg.data.max_people}")
     lo, hi = cfg.data.augment.crop_scale
     if not 0 < lo <= hi:
         fail("data.augment.crop_scale", f"needs 0 < min <= max, got {[lo, hi]}")

@@ -198,19 +198,21 @@ def flip_permutation(names: tuple[str, ...] = CANONICAL) -> np.ndarray:
 
 
 def smpl24_from_canonical(values, valid):
-    """SMPL-24 joints from canonical (..., 48, C) values and (..., 48) mask (torch tensors),
-    each taken from the first labelled source of ``SMPL24_SOURCES``.
+    """SMPL-24 joints from canonical (..., 48, C) values and (..., 48) mask (numpy arrays or
+    torch tensors), each taken from the first labelled source of ``SMPL24_SOURCES``.
 
-    Returns (..., 24, C) values and a (..., 24) mask.
+    Returns (..., 24, C) values and a (..., 24) mask of the same array type.
     """
-    import torch
+    if isinstance(values, np.ndarray):
+        where, out, mask = np.where, values[..., :24, :].copy(), valid[..., :24].copy()
+    else:
+        import torch
 
-    out = values[..., :24, :].clone()
-    mask = valid[..., :24].clone()
+        where, out, mask = torch.where, values[..., :24, :].clone(), valid[..., :24].clone()
     for j, sources in enumerate(SMPL24_SOURCES):
         for name in sources[1:]:
             i = CANONICAL_INDEX[name]
             take = ~mask[..., j] & valid[..., i]
-            out[..., j, :] = torch.where(take[..., None], values[..., i, :], out[..., j, :])
+            out[..., j, :] = where(take[..., None], values[..., i, :], out[..., j, :])
             mask[..., j] |= take
     return out, mask

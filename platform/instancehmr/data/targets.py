@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from instancehmr.body.joint_sets import CANONICAL_INDEX
+
 JOINT_SIGMA = 1.0  # joint heatmap Gaussian, map pixels (release, on the 64 map)
 REFERENCE_MAP = 64  # map size the release's center-radius rule was written for
 
@@ -57,3 +59,27 @@ def joint_heatmaps(joints: np.ndarray, visible: np.ndarray, map_size: int) -> np
         for j in np.flatnonzero(vis):
             draw_gaussian(heat[j], person[j], sigma, radius)
     return heat
+
+
+#: Canonical joints whose mean is a person's body center (hips and shoulders, SMPL or H36M).
+TORSO = (
+    ("left_hip", "h36m_left_hip"),
+    ("right_hip", "h36m_right_hip"),
+    ("left_shoulder", "h36m_left_shoulder"),
+    ("right_shoulder", "h36m_right_shoulder"),
+)
+
+
+def body_center(keypoints_2d: np.ndarray, labelled: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """(2,) body center: mean of the labelled torso joints (one of each pair in ``TORSO``,
+    at least two), else the box center. keypoints_2d (48, 2), labelled (48,), box (4,)."""
+    points = []
+    for names in TORSO:
+        for name in names:
+            i = CANONICAL_INDEX[name]
+            if labelled[i]:
+                points.append(keypoints_2d[i])
+                break
+    if len(points) >= 2:
+        return np.mean(points, axis=0)
+    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], dtype=np.float64)

@@ -1,0 +1,95 @@
+"""The converter interface: raw corpus files -> :class:`~instancehmr.data.schema.ImageRecord`.
+
+A converter first lists a split's items (one per image, cheap, checked: missing files and wrong
+fields raise :class:`~instancehmr.data.cards.CardError` before any work), then converts each item
+independently, so Ray Data can run the conversions in parallel. A corrupt sample raises
+:class:`ConversionError`, which the shard writer counts and reports.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+
+from instancehmr.data.cards import Card, CardError
+from instancehmr.data.schema import ImageRecord
+
+CONVERTERS: dict[str, type[Converter]] = {}
+
+
+class ConversionError(ValueError):
+    """One sample that could not be converted; the message names the file and what is wrong."""
+
+
+class Converter(ABC):
+    """One source format. Subclasses set ``format``, ``version`` and ``split_files``."""
+
+    format: ClassVar[str]
+    version: ClassVar[int]
+    #: Split fields the format needs: field name -> "file" or "dir".
+    split_files: ClassVar[dict[str, str]]
+    #: Optional split fields: field name -> "file" or "dir".
+    optional_files: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not getattr(cls, "__abstractmethods__", None):
+            CONVERTERS[cls.format] = cls
+
+    def check(self, card: Card, split: str) -> None:
+        """Every file the split names exists, with the right kind; raises CardError."""
+        if split not in card.splits:
+            raise card.fail("splits", f"no split '{split}'; the card has {sorted(card.splits)}")
+        for key, kind in {**self.split_files, **self.optional_files}.items():
+            if key not in card.splits[split]:
+                if key in self.optional_files:
+                    continue
+                raise card.fail(f"splits.{split}.{key}", f"not set (format {self.format} needs it)")
+            path = card.file(split, key)
+            ok = path.is_file() if kind == "file" else path.is_dir()
+            if not ok:
+                raise card.fail(f"splits.{split}.{key}", f"{kind} {path} not found")
+
+    @abstractmethod
+    def index(self, card: Card, split: str) -> list[dict[str, Any]]:
+        """The split's items, one per image, as plain picklable dicts (after :meth:`check`)."""
+
+    @abstractmethod
+    def convert(self, card: Card, split: str, item: dict[str, Any]) -> ImageRecord:
+        """One item -> one record; raises ConversionError for a corrupt sample."""
+
+
+def converter_for(card: Card) -> Converter:
+    """The converter of ``card.format``; CardError naming the card for an unknown format."""
+    try:
+        return CONVERTERS[card.format]()
+    except KeyError:
+        raise card.fail("format", f"unknown format '{card.format}'; known: {sorted(CONVERTERS)}") from None
+
+
+def read_image(path: Path) -> tuple[bytes, str, int, int]:
+    """An image file's bytes, format ('jpeg' or 'png'), height and width.
+
+    The image is decoded once to prove it is readable; ConversionError otherwise.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ConversionError(f"{path}: cannot read image: {err}") from None
+    if data[:3] == b"\xff\xd8\xff":
+        fmt = "jpeg"
+    elif data[:8] == b"\x89PNG\r\n\x1a\n":
+        fmt = "png"
+    else:
+        raise ConversionError(f"{path}: not a JPEG or PNG file")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ConversionError(f"{path}: corrupt {fmt} image (cannot be decoded)")
+    return data, fmt, image.shape[0], image.shape[1]
+
+
+__all__ = ["CONVERTERS", "Card", "CardError", "ConversionError", "Converter", "converter_for", "read_image"]

@@ -1,0 +1,203 @@
+"""The training pipeline: shards of several corpora -> mixed, augmented batches with targets.
+
+``read_corpus`` reads one corpus split's Parquet shards; ``training_dataset`` mixes the corpora
+of ``data.mix`` by weight with Ray Data's ``Dataset.mix`` and maps every row through
+:func:`make_sample` (decode, augment, targets), in parallel Ray Data tasks; Ray Train workers
+stream the result through ``get_dataset_shard(...).iter_torch_batches``. The same code runs on
+a local Ray and on a cluster.
+
+A sample holds the batch layout of :mod:`instancehmr.losses.objective`, padded to
+``data.max_people`` people, plus ``images`` (S, S, 3) uint8 RGB and ``sample_id``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from instancehmr.body.joint_sets import NUM_CANONICAL, smpl24_from_canonical
+from instancehmr.data.augment import apply_augmentation, identity_augmentation, sample_augmentation
+from instancehmr.data.cards import Card, load_card
+from instancehmr.data.schema import LABELLED_CODES, VIS_OUT_OF_FRAME, persons_from_row
+from instancehmr.data.targets import body_center, center_heatmap, joint_heatmaps
+from instancehmr.geometry import normalized_to_pixels, pixels_to_normalized
+
+NUM_HEATMAP_JOINTS = 24
+#: Columns a sample carries besides the image; shapes for N people (see losses/objective.py).
+TARGET_COLUMNS = (
+    "center_heatmap", "joint_heatmap", "joint_heatmap_mask", "person_mask", "centers",
+    "keypoints_2d", "keypoints_2d_mask", "keypoints_3d", "keypoints_3d_mask", "pose",
+    "pose_mask", "betas", "betas_mask",
+)  # fmt: skip
+
+
+def shard_dir(shards_dir: str | Path, card: Card, split: str) -> Path:
+    """Where ``instancehmr data prepare`` wrote a corpus split's shards."""
+    return Path(shards_dir) / card.name / split
+
+
+def read_corpus(shards_dir: str | Path, card: Card, split: str):
+    """One corpus split as a Ray Dataset of image records; a clear error if not prepared."""
+    import ray.data
+
+    path = shard_dir(shards_dir, card, split)
+    files = sorted(path.glob("part-*.parquet"))
+    if not files:
+        raise FileNotFoundError(
+            f"{path}: no shards for {card.name}/{split}; run `instancehmr data prepare {card.path}`"
+        )
+    return ray.data.read_parquet([str(f) for f in files])
+
+
+def mix_corpora(datasets: list, weights: list[float]):
+    """Interleave corpora so that row shares follow ``weights`` (normalised); the mix stops
+    when the corpus that runs out first (relative to its weight) is exhausted, so the shares
+    hold over the whole epoch. Block order is randomised per corpus on every pass."""
+    from ray.data import MixStoppingCondition
+
+    shuffled = [ds.randomize_block_order() for ds in datasets]
+    if len(shuffled) == 1:
+        return shuffled[0]
+    return shuffled[0].mix(*shuffled[1:], weights=list(weights), stopping_condition=MixStoppingCondition.STOP_ON_SHORTEST)
+
+
+def mix_weights(cfg) -> list[tuple[Card, float]]:
+    """(card, weight) of every corpus in ``data.mix``; a null weight takes the card's default."""
+    out = []
+    for entry in cfg.data.mix:
+        card = load_card(entry.card)
+        out.append((card, float(entry.weight if entry.weight is not None else card.mix_weight)))
+    return out
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Encoded JPEG/PNG bytes -> (H, W, 3) uint8 RGB."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("image bytes cannot be decoded")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def make_sample(
+    row: dict[str, Any], input_size: int, max_people: int, augment_cfg=None, rng: np.random.Generator | None = None
+) -> dict[str, np.ndarray]:
+    """One image record -> network input and targets.
+
+    With ``augment_cfg`` (the ``data.augment`` section) a random augmentation is applied,
+    else the image is letterboxed as at evaluation. People whose body center leaves the
+    input image are not targets; people beyond ``max_people`` are dropped from the targets
+    and counted in ``people_dropped``.
+    """
+    image = decode_image(row["image"])
+    h, w = image.shape[:2]
+    if augment_cfg is None:
+        aug = identity_augmentation(h, w)
+    else:
+        aug = sample_augmentation(rng or np.random.default_rng(), h, w, augment_cfg)
+    image, persons = apply_augmentation(image, persons_from_row(row), aug, input_size)
+    map_size = input_size // 8
+    n = max_people
+    out = _empty_targets(n, map_size)
+    out["images"] = image
+    out["sample_id"] = row["sample_id"]
+    kept = []
+    for person in persons:
+        labelled = np.isin(person.keypoints_2d_vis, LABELLED_CODES)
+        center = body_center(person.keypoints_2d, labelled, person.box)
+        if not (-0.5 <= center[0] < input_size - 0.5 and -0.5 <= center[1] < input_size - 0.5):
+            continue
+        kept.append((person, labelled, center))
+    out["people_dropped"] = np.int32(max(0, len(kept) - n))
+    kept = kept[:n]
+    scale = map_size / input_size
+    labelled_any = np.zeros(NUM_CANONICAL, bool)
+    for i, (person, labelled, center) in enumerate(kept):
+        visible = labelled & (person.keypoints_2d_vis != VIS_OUT_OF_FRAME)
+        labelled_any |= labelled | (person.keypoints_2d_vis == VIS_OUT_OF_FRAME)
+        out["person_mask"][i] = True
+        out["centers"][i] = (center + 0.5) * scale - 0.5
+        out["keypoints_2d"][i] = pixels_to_normalized(person.keypoints_2d, input_size)
+        out["keypoints_2d_mask"][i] = visible
+        if person.keypoints_3d is not None:
+            out["keypoints_3d"][i] = person.keypoints_3d
+            out["keypoints_3d_mask"][i] = person.keypoints_3d_valid
+        if person.smpl_pose is not None:
+            out["pose"][i] = person.smpl_pose
+            out["pose_mask"][i] = True
+        if person.smpl_source == "gt":
+            out["betas"][i] = person.smpl_betas
+            out["betas_mask"][i] = True
+    m = out["person_mask"]
+    box_wh = np.array([(p.box[2:] - p.box[:2]) * 2 / input_size for p, _, _ in kept]).reshape(-1, 2)
+    out["center_heatmap"] = center_heatmap(out["centers"][m], box_wh, map_size)
+    joints_map = normalized_to_pixels(out["keypoints_2d"][m], map_size)
+    smpl24, visible24 = smpl24_from_canonical(joints_map, out["keypoints_2d_mask"][m])
+    out["joint_heatmap"] = joint_heatmaps(smpl24, visible24, map_size)
+    channel_labelled = smpl24_from_canonical(np.zeros((NUM_CANONICAL, 1)), labelled_any)[1]
+    out["joint_heatmap_mask"] = channel_labelled if kept else np.ones(NUM_HEATMAP_JOINTS, bool)
+    return out
+
+
+def _empty_targets(n: int, map_size: int) -> dict[str, np.ndarray]:
+    j = NUM_CANONICAL
+    return {
+        "person_mask": np.zeros(n, bool),
+        "centers": np.zeros((n, 2), np.float32),
+        "keypoints_2d": np.zeros((n, j, 2), np.float32),
+        "keypoints_2d_mask": np.zeros((n, j), bool),
+        "keypoints_3d": np.zeros((n, j, 3), np.float32),
+        "keypoints_3d_mask": np.zeros((n, j), bool),
+        "pose": np.zeros((n, 72), np.float32),
+        "pose_mask": np.zeros(n, bool),
+        "betas": np.zeros((n, 10), np.float32),
+        "betas_mask": np.zeros(n, bool),
+    }
+
+
+class SampleMaker:
+    """Ray Data map callable: one row -> one sample (a fresh random state per worker)."""
+
+    def __init__(self, input_size: int, max_people: int, augment: dict | None) -> None:
+        from types import SimpleNamespace
+
+        self.input_size = input_size
+        self.max_people = max_people
+        self.augment = None if augment is None else SimpleNamespace(**augment)
+        self.rng = np.random.default_rng()
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        return make_sample(row, self.input_size, self.max_people, self.augment, self.rng)
+
+
+def training_dataset(cfg, split: str = "train", augment: bool = True):
+    """The mixed, augmented training stream of ``cfg`` (a Ray Dataset of samples)."""
+    from omegaconf import OmegaConf
+
+    corpora = mix_weights(cfg)
+    datasets = [read_corpus(cfg.data.shards_dir, card, split) for card, _ in corpora]
+    mixed = mix_corpora(datasets, [w for _, w in corpora])
+    augment_cfg = OmegaConf.to_container(cfg.data.augment) if augment else None
+    return mixed.map(
+        SampleMaker,
+        fn_constructor_kwargs={
+            "input_size": cfg.model.input_size,
+            "max_people": cfg.data.max_people,
+            "augment": augment_cfg,
+        },
+        concurrency=max(1, int(cfg.scaling.data_cpus)),
+        num_cpus=1,
+    )
+
+
+def validation_dataset(cfg):
+    """The validation split of ``data.val_card``, letterboxed, in file order."""
+    card = load_card(cfg.data.val_card)
+    return read_corpus(cfg.data.shards_dir, card, cfg.data.val_split).map(
+        SampleMaker,
+        fn_constructor_kwargs={"input_size": cfg.model.input_size, "max_people": cfg.data.max_people, "augment": None},
+        concurrency=1,
+        num_cpus=1,
+    )

@@ -1,0 +1,235 @@
+"""``instancehmr data prepare``: corpus cards -> Parquet shards plus a manifest, with Ray Data.
+
+Layout: ``OUT/<corpus>/<split>/part-NNNNN.parquet``, ``OUT/<corpus>/manifest.json`` and
+``OUT/<corpus>/errors.jsonl`` (one line per sample that could not be converted).
+
+Every card and every split is checked before any conversion starts. A split's items are cut into
+shards of ``rows_per_shard`` images; each shard has a key hashing the converter's format and
+version, the schema version, the card and the shard's items, so re-running skips shards whose
+file exists with the same key. Conversion runs as one Ray Data task per shard, in parallel, with
+Ray Data's progress bars. Samples that fail are counted in the manifest and listed in the
+report; the run fails when the failure rate passes ``max_error_rate``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import yaml
+
+from instancehmr.data.cards import Card, load_card
+from instancehmr.data.corpora import converter_for
+from instancehmr.data.corpora.base import ConversionError
+from instancehmr.data.schema import ARROW_SCHEMA, SCHEMA_VERSION, ImageRecord, RecordError, to_table
+
+MANIFEST = "manifest.json"
+ERRORS = "errors.jsonl"
+#: Per-person label coverage reported in the manifest: name -> test on a row's columns.
+COVERAGE = ("keypoints_2d", "keypoints_3d", "smpl_gt", "smpl_eft", "occlusion")
+
+
+class PrepareError(ValueError):
+    """Too much bad input: the failure rate passed the threshold; names the report."""
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    corpus_dir: str
+    card_path: str
+    split: str
+    index: int
+    key: str
+    items: list[dict[str, Any]]
+
+    @property
+    def file(self) -> Path:
+        return Path(self.corpus_dir) / self.split / f"part-{self.index:05d}.parquet"
+
+
+def _digest(*parts: Any) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:20]
+
+
+def _card_fingerprint(card: Card) -> dict[str, Any]:
+    return yaml.safe_load(card.path.read_text())
+
+
+def plan_shards(card: Card, out_dir: Path, rows_per_shard: int) -> dict[str, list[ShardTask]]:
+    """Check every split of ``card`` and cut its items into shard tasks (no conversion yet)."""
+    converter = converter_for(card)
+    for split in card.splits:
+        converter.check(card, split)
+    corpus_dir = out_dir / card.name
+    plan = {}
+    for split in card.splits:
+        items = converter.index(card, split)
+        chunks = [items[i : i + rows_per_shard] for i in range(0, len(items), rows_per_shard)]
+        plan[split] = [
+            ShardTask(
+                corpus_dir=str(corpus_dir),
+                card_path=str(card.path),
+                split=split,
+                index=i,
+                key=_digest(converter.format, converter.version, SCHEMA_VERSION, _card_fingerprint(card), split, chunk),
+                items=chunk,
+            )
+            for i, chunk in enumerate(chunks)
+        ]
+    return plan
+
+
+def _coverage_counts(table) -> dict[str, int]:
+    rows = table.select(["keypoints_2d_vis", "keypoints_3d", "smpl_source", "occlusion"]).to_pydict()
+    counts = dict.fromkeys(COVERAGE, 0)
+    for vis, kp3d, source, occlusion in zip(*rows.values(), strict=True):
+        counts["keypoints_2d"] += sum(bool(np.any(np.asarray(v) > 0)) for v in vis)
+        counts["keypoints_3d"] += sum(k is not None for k in kp3d)
+        counts["smpl_gt"] += sum(s == "gt" for s in source)
+        counts["smpl_eft"] += sum(s == "eft" for s in source)
+        counts["occlusion"] += sum(o is not None for o in occlusion)
+    return counts
+
+
+def convert_shard(row: dict[str, Any]) -> dict[str, str]:
+    """Ray Data task: convert one shard's items and write its Parquet file atomically.
+
+    Returns {"result": JSON} with the shard's counts, coverage and per-sample errors.
+    """
+    task = ShardTask(**json.loads(row["task"]))
+    card = load_card(task.card_path)
+    converter = converter_for(card)
+    records: list[ImageRecord] = []
+    errors: list[dict[str, str]] = []
+    for item in task.items:
+        try:
+            record = converter.convert(card, task.split, item)
+            record.validate()
+            records.append(record)
+        except (ConversionError, RecordError) as err:
+            errors.append({"split": task.split, "item": json.dumps(item, default=str)[:300], "error": str(err)})
+    table = to_table(records)
+    task.file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = task.file.with_suffix(".parquet.tmp")
+    pq.write_table(table, tmp, row_group_size=64, metadata_collector=None)
+    os.replace(tmp, task.file)
+    result = {
+        "split": task.split,
+        "file": str(task.file.relative_to(task.corpus_dir)),
+        "key": task.key,
+        "images": table.num_rows,
+        "persons": int(sum(len(s) for s in table.column("smpl_source").to_pylist())),
+        "bytes": task.file.stat().st_size,
+        "coverage": _coverage_counts(table),
+        "errors": errors,
+        "failed": len(errors),
+    }
+    return {"result": json.dumps(result)}
+
+
+def _read_manifest(corpus_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((corpus_dir / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _up_to_date(task: ShardTask, old: dict[str, dict]) -> dict | None:
+    entry = old.get(f"{task.split}/{task.index}")
+    if entry and entry["key"] == task.key and task.file.is_file() and task.file.stat().st_size == entry["bytes"]:
+        return entry
+    return None
+
+
+def prepare_corpus(
+    card: Card, out_dir: Path, plan: dict[str, list[ShardTask]], max_error_rate: float
+) -> dict[str, Any]:
+    """Convert the shards of ``plan`` that are not up to date; write manifest and report."""
+    import ray.data
+
+    corpus_dir = out_dir / card.name
+    old_manifest = _read_manifest(corpus_dir) or {}
+    old = {f"{s['split']}/{i}": s for split in old_manifest.get("splits", {}).values() for i, s in enumerate(split["shards"])}
+    tasks = [t for split in plan.values() for t in split]
+    done = {f"{t.split}/{t.index}": e for t in tasks if (e := _up_to_date(t, old))}
+    todo = [t for t in tasks if f"{t.split}/{t.index}" not in done]
+    started = time.perf_counter()
+    results = list(done.values())
+    if todo:
+        rows = [{"task": json.dumps(asdict(t), default=str)} for t in todo]
+        ds = ray.data.from_items(rows, override_num_blocks=len(todo))
+        results += [json.loads(r["result"]) for r in ds.map(convert_shard, num_cpus=1).take_all()]
+    manifest = _manifest(card, plan, results, time.perf_counter() - started, len(todo))
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    for split, shards in plan.items():  # drop stale shards left by an earlier, larger plan
+        keep = {t.file.name for t in shards}
+        for path in (corpus_dir / split).glob("part-*.parquet"):
+            if path.name not in keep:
+                path.unlink()
+    errors = [e for r in results for e in r.get("errors", [])]
+    (corpus_dir / ERRORS).write_text("".join(json.dumps(e) + "\n" for e in errors))
+    tmp = corpus_dir / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2))
+    os.replace(tmp, corpus_dir / MANIFEST)
+    total = manifest["images"] + manifest["failed"]
+    if total and manifest["failed"] / total > max_error_rate:
+        raise PrepareError(
+            f"{card.path}: {manifest['failed']} of {total} samples failed "
+            f"({manifest['failed'] / total:.1%} > max_error_rate {max_error_rate:.1%}); "
+            f"see {corpus_dir / ERRORS}"
+        )
+    return manifest
+
+
+def _manifest(card: Card, plan, results: list[dict], seconds: float, converted: int) -> dict[str, Any]:
+    converter = converter_for(card)
+    by_key = {r["key"]: r for r in results}
+    splits = {}
+    for split, tasks in plan.items():
+        shards = [by_key[t.key] for t in tasks]
+        persons = sum(s["persons"] for s in shards)
+        splits[split] = {
+            "images": sum(s["images"] for s in shards),
+            "persons": persons,
+            "failed": sum(s["failed"] for s in shards),
+            "label_coverage": {
+                k: round(sum(s["coverage"][k] for s in shards) / max(persons, 1), 4) for k in COVERAGE
+            },
+            "shards": [{k: v for k, v in s.items() if k != "errors"} for s in shards],
+        }
+    return {
+        "corpus": card.name,
+        "card": str(card.path),
+        "format": converter.format,
+        "converter_version": converter.version,
+        "schema_version": SCHEMA_VERSION,
+        "arrow_schema": ARROW_SCHEMA.to_string(show_schema_metadata=False),
+        "content_hash": _digest([s["key"] for split in splits.values() for s in split["shards"]]),
+        "images": sum(s["images"] for s in splits.values()),
+        "persons": sum(s["persons"] for s in splits.values()),
+        "failed": sum(s["failed"] for s in splits.values()),
+        "shards_converted": converted,
+        "seconds": round(seconds, 2),
+        "splits": splits,
+    }
+
+
+def prepare(card_paths: list[str | Path], out_dir: str | Path, rows_per_shard: int = 256, max_error_rate: float = 0.01) -> list[dict]:
+    """Prepare every card; all cards and their files are checked before any conversion."""
+    from instancehmr.runtime import init_ray
+
+    out_dir = Path(out_dir)
+    cards = [load_card(p) for p in card_paths]
+    plans = [plan_shards(card, out_dir, rows_per_shard) for card in cards]
+    init_ray()
+    return [prepare_corpus(card, out_dir, plan, max_error_rate) for card, plan in zip(cards, plans, strict=True)]

@@ -1,0 +1,23 @@
+"""Starting Ray: in-process by default, or the cluster that ``RAY_ADDRESS`` (or ``address``) names.
+
+The same command runs on a laptop and on a cluster; only this choice differs (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Connect to Ray once per process; a local Ray uses ``num_cpus`` (default: all cores)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    kwargs: dict = {"logging_level": logging.WARNING, "log_to_driver": True}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
