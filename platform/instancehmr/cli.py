@@ -67,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", help="output folder (default: the cache, $INSTANCEHMR_CACHE/body)")
     synth.set_defaults(func=_body_synth)
 
-    data = commands.add_parser("data", help="corpora and shards").add_subparsers(dest="action", required=True)
+    data = commands.add_parser("data", help="corpora and shards").add_subparsers(
+        dest="action", required=True
+    )
     prep = data.add_parser("prepare", help="convert corpus cards into Parquet shards + manifest")
     prep.add_argument("cards", nargs="+", help="corpus cards, e.g. datasets/synthetic.yaml")
     prep.add_argument("--out", default="data/shards", help="shard root (default: data/shards)")
@@ -77,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prep.set_defaults(func=_data_prepare)
     insp = data.add_parser("inspect", help="manifest statistics and a contact sheet")
-    insp.add_argument("dir", nargs="?", default="data/shards", help="a corpus folder or the shard root")
+    insp.add_argument(
+        "dir", nargs="?", default="data/shards", help="a corpus folder or the shard root"
+    )
     insp.add_argument("--sheet", help="write a contact sheet PNG of random samples here")
     insp.add_argument("--count", type=int, default=16, help="samples on the sheet")
     insp.set_defaults(func=_data_inspect)

@@ -88,13 +88,17 @@ def load_card(path: str | Path) -> Card:
             raise CardError(f"{path}: unknown field '{key}'{hint}")
     missing = [k for k in REQUIRED if k not in raw]
     if missing:
-        raise CardError(f"{path}: missing fields {missing} ({'; '.join(CARD_FIELDS[k] for k in missing)})")
+        raise CardError(
+            f"{path}: missing fields {missing} ({'; '.join(CARD_FIELDS[k] for k in missing)})"
+        )
     splits = raw["splits"]
     if not isinstance(splits, dict) or not splits:
         raise CardError(f"{path}: splits: needs at least one split mapping to its files")
     for name, files in splits.items():
         if not isinstance(files, dict):
-            raise CardError(f"{path}: splits.{name}: expected a mapping of field -> path, got {files!r}")
+            raise CardError(
+                f"{path}: splits.{name}: expected a mapping of field -> path, got {files!r}"
+            )
     unknown = [label for label in raw["labels"] if label not in LABELS]
     if unknown:
         raise CardError(f"{path}: labels: unknown {unknown}; known: {list(LABELS)}")

@@ -42,13 +42,17 @@ def find_manifests(path: str | Path) -> list[Path]:
         return [path]
     found = sorted(p.parent for p in path.glob(f"*/{MANIFEST}"))
     if not found:
-        raise FileNotFoundError(f"{path}: no {MANIFEST} here or in its sub-folders; run `instancehmr data prepare` first")
+        raise FileNotFoundError(
+            f"{path}: no {MANIFEST} here or in its sub-folders; run `instancehmr data prepare` first"
+        )
     return found
 
 
 def summary(path: str | Path) -> str:
     """A table of images, persons, failures and label coverage per corpus and split."""
-    lines = [f"{'corpus/split':28} {'images':>8} {'persons':>8} {'failed':>7}  coverage (share of persons)"]
+    lines = [
+        f"{'corpus/split':28} {'images':>8} {'persons':>8} {'failed':>7}  coverage (share of persons)"
+    ]
     for corpus_dir in find_manifests(path):
         m = json.loads((corpus_dir / MANIFEST).read_text())
         lines.append(
@@ -73,14 +77,28 @@ def _draw(row: dict, tile: int) -> np.ndarray:
         cv2.rectangle(canvas, (x0, y0), (x1, y1), (200, 200, 200), 1)
         for point, code in zip(person.keypoints_2d * scale, person.keypoints_2d_vis, strict=True):
             if code in VIS_COLOURS:
-                cv2.circle(canvas, tuple(int(v) for v in point), 2, VIS_COLOURS[code], -1, cv2.LINE_AA)
+                cv2.circle(
+                    canvas, tuple(int(v) for v in point), 2, VIS_COLOURS[code], -1, cv2.LINE_AA
+                )
         center = body_center(person.keypoints_2d, labelled, person.box) * scale
-        cv2.drawMarker(canvas, tuple(int(v) for v in center), (255, 255, 255), cv2.MARKER_CROSS, 10, 2)
-    cv2.putText(canvas, row["sample_id"][-28:], (4, tile - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
+        cv2.drawMarker(
+            canvas, tuple(int(v) for v in center), (255, 255, 255), cv2.MARKER_CROSS, 10, 2
+        )
+    cv2.putText(
+        canvas,
+        row["sample_id"][-28:],
+        (4, tile - 6),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.4,
+        (255, 255, 255),
+        1,
+    )
     return canvas
 
 
-def contact_sheet(path: str | Path, out_png: str | Path, count: int = 16, tile: int = 320, seed: int = 0) -> Path:
+def contact_sheet(
+    path: str | Path, out_png: str | Path, count: int = 16, tile: int = 320, seed: int = 0
+) -> Path:
     """Draw ``count`` random samples from every shard under ``path`` into a grid PNG."""
     files = sorted(f for d in find_manifests(path) for f in d.glob("*/part-*.parquet"))
     sizes = [pq.ParquetFile(f).metadata.num_rows for f in files]

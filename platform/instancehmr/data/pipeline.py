@@ -61,7 +61,11 @@ def mix_corpora(datasets: list, weights: list[float]):
     shuffled = [ds.randomize_block_order() for ds in datasets]
     if len(shuffled) == 1:
         return shuffled[0]
-    return shuffled[0].mix(*shuffled[1:], weights=list(weights), stopping_condition=MixStoppingCondition.STOP_ON_SHORTEST)
+    return shuffled[0].mix(
+        *shuffled[1:],
+        weights=list(weights),
+        stopping_condition=MixStoppingCondition.STOP_ON_SHORTEST,
+    )
 
 
 def mix_weights(cfg) -> list[tuple[Card, float]]:
@@ -82,7 +86,11 @@ def decode_image(data: bytes) -> np.ndarray:
 
 
 def make_sample(
-    row: dict[str, Any], input_size: int, max_people: int, augment_cfg=None, rng: np.random.Generator | None = None
+    row: dict[str, Any],
+    input_size: int,
+    max_people: int,
+    augment_cfg=None,
+    rng: np.random.Generator | None = None,
 ) -> dict[str, np.ndarray]:
     """One image record -> network input and targets.
 
@@ -197,7 +205,11 @@ def validation_dataset(cfg):
     card = load_card(cfg.data.val_card)
     return read_corpus(cfg.data.shards_dir, card, cfg.data.val_split).map(
         SampleMaker,
-        fn_constructor_kwargs={"input_size": cfg.model.input_size, "max_people": cfg.data.max_people, "augment": None},
+        fn_constructor_kwargs={
+            "input_size": cfg.model.input_size,
+            "max_people": cfg.data.max_people,
+            "augment": None,
+        },
         concurrency=1,
         num_cpus=1,
     )

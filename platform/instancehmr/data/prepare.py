@@ -81,7 +81,14 @@ def plan_shards(card: Card, out_dir: Path, rows_per_shard: int) -> dict[str, lis
                 card_path=str(card.path),
                 split=split,
                 index=i,
-                key=_digest(converter.format, converter.version, SCHEMA_VERSION, _card_fingerprint(card), split, chunk),
+                key=_digest(
+                    converter.format,
+                    converter.version,
+                    SCHEMA_VERSION,
+                    _card_fingerprint(card),
+                    split,
+                    chunk,
+                ),
                 items=chunk,
             )
             for i, chunk in enumerate(chunks)
@@ -90,7 +97,9 @@ def plan_shards(card: Card, out_dir: Path, rows_per_shard: int) -> dict[str, lis
 
 
 def _coverage_counts(table) -> dict[str, int]:
-    rows = table.select(["keypoints_2d_vis", "keypoints_3d", "smpl_source", "occlusion"]).to_pydict()
+    rows = table.select(
+        ["keypoints_2d_vis", "keypoints_3d", "smpl_source", "occlusion"]
+    ).to_pydict()
     counts = dict.fromkeys(COVERAGE, 0)
     for vis, kp3d, source, occlusion in zip(*rows.values(), strict=True):
         counts["keypoints_2d"] += sum(bool(np.any(np.asarray(v) > 0)) for v in vis)
@@ -117,7 +126,13 @@ def convert_shard(row: dict[str, Any]) -> dict[str, str]:
             record.validate()
             records.append(record)
         except (ConversionError, RecordError) as err:
-            errors.append({"split": task.split, "item": json.dumps(item, default=str)[:300], "error": str(err)})
+            errors.append(
+                {
+                    "split": task.split,
+                    "item": json.dumps(item, default=str)[:300],
+                    "error": str(err),
+                }
+            )
     table = to_table(records)
     task.file.parent.mkdir(parents=True, exist_ok=True)
     tmp = task.file.with_suffix(".parquet.tmp")
@@ -146,7 +161,12 @@ def _read_manifest(corpus_dir: Path) -> dict[str, Any] | None:
 
 def _up_to_date(task: ShardTask, old: dict[str, dict]) -> dict | None:
     entry = old.get(f"{task.split}/{task.index}")
-    if entry and entry["key"] == task.key and task.file.is_file() and task.file.stat().st_size == entry["bytes"]:
+    if (
+        entry
+        and entry["key"] == task.key
+        and task.file.is_file()
+        and task.file.stat().st_size == entry["bytes"]
+    ):
         return entry
     return None
 
@@ -159,7 +179,11 @@ def prepare_corpus(
 
     corpus_dir = out_dir / card.name
     old_manifest = _read_manifest(corpus_dir) or {}
-    old = {f"{s['split']}/{i}": s for split in old_manifest.get("splits", {}).values() for i, s in enumerate(split["shards"])}
+    old = {
+        f"{s['split']}/{i}": s
+        for split in old_manifest.get("splits", {}).values()
+        for i, s in enumerate(split["shards"])
+    }
     tasks = [t for split in plan.values() for t in split]
     done = {f"{t.split}/{t.index}": e for t in tasks if (e := _up_to_date(t, old))}
     todo = [t for t in tasks if f"{t.split}/{t.index}" not in done]
@@ -191,7 +215,9 @@ def prepare_corpus(
     return manifest
 
 
-def _manifest(card: Card, plan, results: list[dict], seconds: float, converted: int) -> dict[str, Any]:
+def _manifest(
+    card: Card, plan, results: list[dict], seconds: float, converted: int
+) -> dict[str, Any]:
     converter = converter_for(card)
     by_key = {r["key"]: r for r in results}
     splits = {}
@@ -203,7 +229,8 @@ def _manifest(card: Card, plan, results: list[dict], seconds: float, converted: 
             "persons": persons,
             "failed": sum(s["failed"] for s in shards),
             "label_coverage": {
-                k: round(sum(s["coverage"][k] for s in shards) / max(persons, 1), 4) for k in COVERAGE
+                k: round(sum(s["coverage"][k] for s in shards) / max(persons, 1), 4)
+                for k in COVERAGE
             },
             "shards": [{k: v for k, v in s.items() if k != "errors"} for s in shards],
         }
@@ -224,7 +251,12 @@ def _manifest(card: Card, plan, results: list[dict], seconds: float, converted: 
     }
 
 
-def prepare(card_paths: list[str | Path], out_dir: str | Path, rows_per_shard: int = 256, max_error_rate: float = 0.01) -> list[dict]:
+def prepare(
+    card_paths: list[str | Path],
+    out_dir: str | Path,
+    rows_per_shard: int = 256,
+    max_error_rate: float = 0.01,
+) -> list[dict]:
     """Prepare every card; all cards and their files are checked before any conversion."""
     from instancehmr.runtime import init_ray
 
@@ -232,4 +264,7 @@ def prepare(card_paths: list[str | Path], out_dir: str | Path, rows_per_shard: i
     cards = [load_card(p) for p in card_paths]
     plans = [plan_shards(card, out_dir, rows_per_shard) for card in cards]
     init_ray()
-    return [prepare_corpus(card, out_dir, plan, max_error_rate) for card, plan in zip(cards, plans, strict=True)]
+    return [
+        prepare_corpus(card, out_dir, plan, max_error_rate)
+        for card, plan in zip(cards, plans, strict=True)
+    ]

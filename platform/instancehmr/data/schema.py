@@ -115,8 +115,14 @@ class Person:
         vis[~labelled] = VIS_UNLABELLED
         kp3d = valid3d = None
         if keypoints_3d is not None:
-            valid = np.ones(len(joint_set.joints), bool) if keypoints_3d_valid is None else keypoints_3d_valid
-            kp3d, valid3d = joint_set.to_canonical(np.asarray(keypoints_3d, np.float32), np.asarray(valid, bool))
+            valid = (
+                np.ones(len(joint_set.joints), bool)
+                if keypoints_3d_valid is None
+                else keypoints_3d_valid
+            )
+            kp3d, valid3d = joint_set.to_canonical(
+                np.asarray(keypoints_3d, np.float32), np.asarray(valid, bool)
+            )
         if box is None:
             box = keypoint_box(kp2d, labelled)
         return cls(kp2d, vis, np.asarray(box, np.float32), kp3d, valid3d, **labels)
@@ -160,7 +166,9 @@ class ImageRecord:
             "image_format": self.image_format,
             "height": int(self.height),
             "width": int(self.width),
-            "intrinsics": None if self.intrinsics is None else np.asarray(self.intrinsics, np.float32).reshape(9),
+            "intrinsics": None
+            if self.intrinsics is None
+            else np.asarray(self.intrinsics, np.float32).reshape(9),
             "keypoints_2d": flat([p.keypoints_2d for p in persons]),
             "keypoints_2d_vis": flat([p.keypoints_2d_vis for p in persons], np.int8),
             "keypoints_3d": flat([p.keypoints_3d for p in persons]),
@@ -201,10 +209,14 @@ class ImageRecord:
                 if value is not None and not np.isfinite(np.asarray(value, np.float64)).all():
                     fail(f"person {i}: {name} is not finite")
             if (p.keypoints_3d is None) != (p.keypoints_3d_valid is None):
-                fail(f"person {i}: keypoints_3d and keypoints_3d_valid must both be set or both None")
+                fail(
+                    f"person {i}: keypoints_3d and keypoints_3d_valid must both be set or both None"
+                )
             if p.smpl_source not in SMPL_SOURCES:
                 fail(f"person {i}: smpl_source '{p.smpl_source}' is not one of {SMPL_SOURCES}")
-            needs = {"gt": (p.smpl_pose, p.smpl_betas), "eft": (p.smpl_pose,), "none": ()}[p.smpl_source]
+            needs = {"gt": (p.smpl_pose, p.smpl_betas), "eft": (p.smpl_pose,), "none": ()}[
+                p.smpl_source
+            ]
             if any(v is None for v in needs):
                 fail(f"person {i}: smpl_source '{p.smpl_source}' without its parameters")
             if p.gender is not None and p.gender not in GENDERS:

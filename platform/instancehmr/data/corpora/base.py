@@ -68,7 +68,9 @@ def converter_for(card: Card) -> Converter:
     try:
         return CONVERTERS[card.format]()
     except KeyError:
-        raise card.fail("format", f"unknown format '{card.format}'; known: {sorted(CONVERTERS)}") from None
+        raise card.fail(
+            "format", f"unknown format '{card.format}'; known: {sorted(CONVERTERS)}"
+        ) from None
 
 
 def read_image(path: Path) -> tuple[bytes, str, int, int]:
@@ -92,4 +94,12 @@ def read_image(path: Path) -> tuple[bytes, str, int, int]:
     return data, fmt, image.shape[0], image.shape[1]
 
 
-__all__ = ["CONVERTERS", "Card", "CardError", "ConversionError", "Converter", "converter_for", "read_image"]
+__all__ = [
+    "CONVERTERS",
+    "Card",
+    "CardError",
+    "ConversionError",
+    "Converter",
+    "converter_for",
+    "read_image",
+]
