@@ -46,6 +46,14 @@ def _bench_model(args: argparse.Namespace) -> None:
     print(bench_model(cfg, batch_size=args.batch_size, repeats=args.repeats).table())
 
 
+def _bench_data(args: argparse.Namespace) -> None:
+    from instancehmr.bench.data import bench_data
+    from instancehmr.config import load_config
+
+    cfg = load_config(args.experiment, args.overrides)
+    print(bench_data(cfg, images=args.images).table())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="instancehmr", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -95,6 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--batch-size", type=int, default=1)
     model.add_argument("--repeats", type=int, default=5)
     model.set_defaults(func=_bench_model)
+    data_bench = bench.add_parser(
+        "data", help="images/s and memory of the data pipeline vs a plain loop"
+    )
+    data_bench.add_argument(
+        "experiment", nargs="?", default="quickstart", help="experiment (default: quickstart)"
+    )
+    data_bench.add_argument("overrides", nargs="*", help="key=value overrides")
+    data_bench.add_argument("--images", type=int, default=256)
+    data_bench.set_defaults(func=_bench_data)
     return parser
 
 

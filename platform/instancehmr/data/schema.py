@@ -53,13 +53,15 @@ ARROW_SCHEMA = pa.schema(
         pa.field("width", pa.int32(), nullable=False),
         pa.field("intrinsics", _fixed(pa.float32(), 9)),
         # Per-person columns: one entry per person; an entry is null where the label is absent.
+        # Nullable entries are variable-size lists (Parquet does not round-trip null entries of
+        # nested fixed-size lists); their sizes are checked by ImageRecord.validate.
         pa.field("keypoints_2d", pa.list_(_fixed(pa.float32(), J * 2)), nullable=False),
         pa.field("keypoints_2d_vis", pa.list_(_fixed(pa.int8(), J)), nullable=False),
-        pa.field("keypoints_3d", pa.list_(_fixed(pa.float32(), J * 3)), nullable=False),
-        pa.field("keypoints_3d_valid", pa.list_(_fixed(pa.bool_(), J)), nullable=False),
-        pa.field("smpl_pose", pa.list_(_fixed(pa.float32(), 72)), nullable=False),
-        pa.field("smpl_betas", pa.list_(_fixed(pa.float32(), 10)), nullable=False),
-        pa.field("smpl_transl", pa.list_(_fixed(pa.float32(), 3)), nullable=False),
+        pa.field("keypoints_3d", pa.list_(pa.list_(pa.float32())), nullable=False),
+        pa.field("keypoints_3d_valid", pa.list_(pa.list_(pa.bool_())), nullable=False),
+        pa.field("smpl_pose", pa.list_(pa.list_(pa.float32())), nullable=False),
+        pa.field("smpl_betas", pa.list_(pa.list_(pa.float32())), nullable=False),
+        pa.field("smpl_transl", pa.list_(pa.list_(pa.float32())), nullable=False),
         pa.field("smpl_source", pa.list_(pa.string()), nullable=False),
         pa.field("boxes", pa.list_(_fixed(pa.float32(), 4)), nullable=False),
         pa.field("occlusion", pa.list_(pa.float32()), nullable=False),
