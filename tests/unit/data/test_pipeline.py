@@ -18,7 +18,7 @@ def coco_person(offset: float) -> Person:
 
 def record(n_people: int) -> dict:
     image = np.full((240, 320, 3), 90, np.uint8)
-    ok, data = cv2.imencode(".jpg", image)
+    _, data = cv2.imencode(".jpg", image)
     persons = [coco_person(20.0 + 70 * i) for i in range(n_people)]
     rec = ImageRecord("t/train/0", "t", "train", data.tobytes(), "jpeg", 240, 320, persons)
     return to_table([rec]).to_pylist()[0]
