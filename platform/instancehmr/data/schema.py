@@ -8,7 +8,9 @@ mask or a null, never zeros that look like data:
 * 3-D joints carry a validity mask; absent per-person labels (3-D joints, SMPL parameters,
   occlusion, gender) are null entries.
 * SMPL parameters carry their source: ``gt`` (pose, betas, translation), ``eft`` (pseudo-GT pose
-  and orientation, no shape), ``none``.
+  and orientation, no shape), ``none``. ``smpl_pose[:3]`` is the global orientation in the camera
+  frame; ``smpl_transl`` is the camera-frame position of the SMPL pelvis (joint 0), so a mesh is
+  placed by posing the model without translation and shifting it by ``smpl_transl - joint0``.
 """
 
 from __future__ import annotations
