@@ -1,0 +1,1 @@
+"""Evaluation: metrics, matching of predictions to people, benchmark protocols."""

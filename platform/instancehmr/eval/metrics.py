@@ -1,0 +1,113 @@
+"""Mesh-recovery metrics in millimetres and center-detection average precision.
+
+Pure functions over tensors (no Ray, no MLflow): the training loop's validation and the
+benchmark protocols call the same code. Joints and vertices are in metres in; errors are in
+millimetres out, one value per person, so callers average over the people they choose.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from instancehmr.geometry import procrustes_align
+
+MM = 1000.0
+
+
+def _mean_distance(
+    pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor | None
+) -> torch.Tensor:
+    dist = (pred - gt).norm(dim=-1)
+    if valid is None:
+        return dist.mean(-1)
+    w = valid.to(dist.dtype)
+    return (dist * w).sum(-1) / w.sum(-1).clamp(min=1)
+
+
+def align_root(points: torch.Tensor, joints: torch.Tensor, root: tuple[int, ...]) -> torch.Tensor:
+    """Subtract the mean of the ``root`` joints (N, J, 3) from ``points`` (N, P, 3)."""
+    return points - joints[:, list(root)].mean(1, keepdim=True)
+
+
+def mpjpe(
+    pred: torch.Tensor,
+    gt: torch.Tensor,
+    valid: torch.Tensor | None = None,
+    root: tuple[int, ...] = (0,),
+) -> torch.Tensor:
+    """Root-aligned mean per-joint position error, (N,) mm. pred, gt (N, J, 3), valid (N, J);
+    ``root`` indexes the joints whose mean is the root (e.g. the pelvis, or both hips)."""
+    return MM * _mean_distance(align_root(pred, pred, root), align_root(gt, gt, root), valid)
+
+
+def pa_mpjpe(
+    pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean per-joint error after Procrustes (similarity) alignment over valid joints, (N,) mm."""
+    return MM * _mean_distance(procrustes_align(pred, gt, valid), gt, valid)
+
+
+def mpvpe(
+    pred_vertices: torch.Tensor,
+    gt_vertices: torch.Tensor,
+    pred_joints: torch.Tensor,
+    gt_joints: torch.Tensor,
+    root: tuple[int, ...] = (0,),
+) -> torch.Tensor:
+    """Mean per-vertex position error after aligning each mesh on its root joint(s), (N,) mm.
+    vertices (N, V, 3), joints (N, J, 3)."""
+    return MM * _mean_distance(
+        align_root(pred_vertices, pred_joints, root), align_root(gt_vertices, gt_joints, root), None
+    )
+
+
+def average_precision(scores: np.ndarray, true_positive: np.ndarray, num_positives: int) -> float:
+    """Area under the precision-recall curve (all-point interpolation, as in VOC / COCO-style
+    detection AP) of detections with ``scores`` (D,) and ``true_positive`` (D,) flags."""
+    if num_positives == 0:
+        return float("nan")
+    order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
+    tp = np.asarray(true_positive, np.float64)[order]
+    tp_cum, fp_cum = np.cumsum(tp), np.cumsum(1 - tp)
+    recall = np.concatenate([[0.0], tp_cum / num_positives, [1.0]])
+    precision = np.concatenate([[1.0], tp_cum / np.maximum(tp_cum + fp_cum, 1e-12), [0.0]])
+    precision = np.maximum.accumulate(precision[::-1])[::-1]  # monotone envelope
+    steps = np.flatnonzero(recall[1:] != recall[:-1])
+    return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
+
+
+def match_centers(
+    pred: np.ndarray, scores: np.ndarray, gt: np.ndarray, threshold: float
+) -> np.ndarray:
+    """Greedy matching in descending score: a detection (D, 2) is a true positive if an
+    unmatched ground-truth center (G, 2) lies within ``threshold``. Returns (D,) bool."""
+    order = np.argsort(-scores, kind="stable")
+    taken = np.zeros(len(gt), bool)
+    hit = np.zeros(len(pred), bool)
+    for d in order:
+        if not len(gt):
+            break
+        dist = np.linalg.norm(gt - pred[d], axis=1)
+        dist[taken] = np.inf
+        g = int(np.argmin(dist))
+        if dist[g] <= threshold:
+            taken[g] = hit[d] = True
+    return hit
+
+
+def center_ap(
+    detections: list[tuple[np.ndarray, np.ndarray]],
+    ground_truth: list[np.ndarray],
+    threshold: float,
+) -> float:
+    """Center-detection AP over images: per image (centers (D, 2), scores (D,)) and GT centers
+    (G, 2), all in map pixels; a detection within ``threshold`` pixels of a GT center counts."""
+    scores, hits, positives = [], [], 0
+    for (centers, s), gt in zip(detections, ground_truth, strict=True):
+        scores.append(s)
+        hits.append(match_centers(centers, s, gt, threshold))
+        positives += len(gt)
+    return average_precision(
+        np.concatenate(scores or [[]]), np.concatenate(hits or [[]]), positives
+    )
