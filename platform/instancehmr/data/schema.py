@@ -53,7 +53,7 @@ ARROW_SCHEMA = pa.schema(
         pa.field("image_format", pa.string(), nullable=False),
         pa.field("height", pa.int32(), nullable=False),
         pa.field("width", pa.int32(), nullable=False),
-        pa.field("intrinsics", _fixed(pa.float32(), 9)),
+        pa.field("intrinsics", pa.list_(pa.float32())),  # 3x3 K row-major, null if unknown
         # Per-person columns: one entry per person; an entry is null where the label is absent.
         # Nullable entries are variable-size lists (Parquet does not round-trip null entries of
         # nested fixed-size lists); their sizes are checked by ImageRecord.validate.

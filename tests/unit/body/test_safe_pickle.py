@@ -40,7 +40,7 @@ def test_malicious_pickle_is_refused_and_nothing_runs(tmp_path):
 @pytest.mark.parametrize("protocol", [2, 4])
 @pytest.mark.parametrize(
     ("func", "args"),
-    [(eval, ("1 + 1",)), (subprocess.check_call, (["true"],)), (functools.partial, (print,))],
+    [(eval, ("1 + 1",)), (subprocess.check_call, (["true"],)), (functools.partial, (len,))],
 )
 def test_other_globals_are_refused(tmp_path, func, args, protocol):
     path = _dump(tmp_path / "bad.pkl", _Reduce(func, args), protocol)

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from instancehmr.data.cards import Card, CardError
-from instancehmr.data.schema import ImageRecord
+from instancehmr.data.schema import VIS_OUT_OF_FRAME, VIS_UNLABELLED, ImageRecord, Person
 
 CONVERTERS: dict[str, type[Converter]] = {}
 
@@ -92,6 +92,26 @@ def read_image(path: Path) -> tuple[bytes, str, int, int]:
     if image is None:
         raise ConversionError(f"{path}: corrupt {fmt} image (cannot be decoded)")
     return data, fmt, image.shape[0], image.shape[1]
+
+
+def in_frame(points: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(..., 2) pixel positions -> (...,) bool: inside the image (pixel centres at integers)."""
+    x, y = points[..., 0], points[..., 1]
+    return (x >= -0.5) & (x < width - 0.5) & (y >= -0.5) & (y < height - 0.5)
+
+
+def intrinsics_matrix(f: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Focal lengths (fx, fy) and principal point (cx, cy) -> (3, 3) K."""
+    fx, fy = np.asarray(f, np.float64).reshape(2)
+    cx, cy = np.asarray(c, np.float64).reshape(2)
+    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+
+
+def mark_out_of_frame(persons: list[Person], height: int, width: int) -> None:
+    """Labelled joints outside the image (``in_frame``) get ``VIS_OUT_OF_FRAME`` (kept)."""
+    for p in persons:
+        outside = ~in_frame(p.keypoints_2d, height, width)
+        p.keypoints_2d_vis[(p.keypoints_2d_vis != VIS_UNLABELLED) & outside] = VIS_OUT_OF_FRAME
 
 
 __all__ = [

@@ -1,0 +1,210 @@
+"""panoptic on sequences written here in the Panoptic toolbox's layout (bodies, calibration, HD frames)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import roma
+import torch
+import yaml
+
+from instancehmr.body.joint_sets import PANOPTIC19
+from instancehmr.data.cards import CardError, load_card
+from instancehmr.data.corpora.base import ConversionError
+from instancehmr.data.corpora.panoptic import PanopticConverter, sample_group
+from instancehmr.data.schema import (
+    VIS_OUT_OF_FRAME,
+    VIS_UNLABELLED,
+    VIS_VISIBLE,
+    persons_from_row,
+    to_table,
+)
+
+WIDTH, HEIGHT = 320, 180
+SEQUENCES = ("160422_haggling1", "160906_pizza1")
+CAMERAS = ("00_16", "00_30")
+N_FRAMES = 4
+
+
+def camera(name: str, yaw: float) -> dict:
+    """An HD camera 3 m from the origin looking at it (Panoptic: y down, centimetres)."""
+    R = roma.rotvec_to_rotmat(torch.tensor([0.0, yaw, 0.0], dtype=torch.float64)).numpy()
+    return {
+        "name": name,
+        "type": "hd",
+        "resolution": [WIDTH, HEIGHT],
+        "K": [[260.0, 0.0, 158.0], [0.0, 258.0, 91.0], [0.0, 0.0, 1.0]],
+        "distCoef": [-0.21, 0.15, 0.001, -0.0008, -0.03],
+        "R": R.tolist(),
+        "t": [[0.0], [-100.0], [300.0]],
+    }
+
+
+def body(rng: np.random.Generator, center: np.ndarray, body_id: int) -> dict:
+    joints = np.concatenate(
+        [center + rng.normal(scale=25.0, size=(19, 3)), rng.uniform(0.3, 1, (19, 1))], 1
+    )
+    return {"id": body_id, "joints19": joints.reshape(-1).tolist()}
+
+
+def write_sequence(root: Path, seq: str, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    folder = root / seq
+    calibration = {"calibDataSource": seq, "cameras": [
+        camera("00_16", 0.3), {**camera("01_01", 0.0), "type": "vga"}, camera("00_30", -0.4)
+    ]}  # fmt: skip
+    folder.mkdir(parents=True)
+    (folder / f"calibration_{seq}.json").write_text(json.dumps(calibration))
+    (folder / "hdPose3d_stage1_coco19").mkdir()
+    bodies = {}
+    for frame in range(N_FRAMES):
+        people = [
+            body(rng, np.array([-40.0, 100.0, 0.0]), 0),
+            body(rng, np.array([50.0, 110.0, 20.0]), 1),
+        ]
+        people.append(body(rng, np.array([0.0, 100.0, -1000.0]), 2))  # behind both cameras
+        people.append(body(rng, np.array([3000.0, 100.0, 0.0]), 3))  # beside or behind them
+        people[0]["joints19"][4 * 7 + 3] = -1.0  # left knee not reconstructed
+        bodies[frame] = people
+        scene = {
+            "version": 0.7,
+            "univTime": 1000.0 + frame,
+            "fpsType": "hd_29_97",
+            "bodies": people,
+        }
+        (folder / "hdPose3d_stage1_coco19" / f"body3DScene_{frame:08d}.json").write_text(
+            json.dumps(scene)
+        )
+        for cam in CAMERAS:
+            image = folder / "hdImgs" / cam / f"{cam}_{frame:08d}.jpg"
+            image.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(image), np.full((HEIGHT, WIDTH, 3), 30 * frame, np.uint8))
+    return {"calibration": calibration, "bodies": bodies}
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    root = tmp_path / "panoptic"
+    return root, {seq: write_sequence(root, seq, i) for i, seq in enumerate(SEQUENCES)}
+
+
+def make_card(tmp_path: Path, root: Path, **options):
+    card = {
+        "name": "panoptic",
+        "format": "panoptic",
+        "root": str(root),
+        "splits": {"test": {"sequences": "."}},
+        "labels": ["keypoints_2d", "keypoints_3d", "intrinsics"],
+        "keep_every": options.pop("keep_every", 1),
+        "options": {"sequences": list(SEQUENCES), "cameras": list(CAMERAS), **options},
+        "obtain": "test fixture",
+        "license": "test fixture",
+        "role": "benchmark",
+    }
+    path = tmp_path / "card.yaml"
+    path.write_text(yaml.safe_dump(card))
+    return load_card(path)
+
+
+def toolbox_projection(points: np.ndarray, cam: dict) -> np.ndarray:
+    """The Panoptic toolbox's projectPoints (world cm -> distorted pixels), written out."""
+    K, R, t, d = (np.array(cam[k], np.float64) for k in ("K", "R", "t", "distCoef"))
+    x = R @ points.T + t.reshape(3, 1)
+    x = x[:2] / x[2]
+    r = (x**2).sum(0)
+    radial = 1 + d[0] * r + d[1] * r**2 + d[4] * r**3
+    u = x[0] * radial + 2 * d[2] * x[0] * x[1] + d[3] * (r + 2 * x[0] ** 2)
+    v = x[1] * radial + 2 * d[3] * x[0] * x[1] + d[2] * (r + 2 * x[1] ** 2)
+    return np.stack([K[0, 0] * u + K[0, 1] * v + K[0, 2], K[1, 1] * v + K[1, 2]], 1)
+
+
+def test_bodies_project_into_each_chosen_hd_camera(tmp_path, corpus):
+    root, truth = corpus
+    card = make_card(tmp_path, root)
+    converter = PanopticConverter()
+    converter.check(card, "test")
+    items = converter.index(card, "test")
+    assert len(items) == len(SEQUENCES) * len(CAMERAS) * N_FRAMES
+    records = [converter.convert(card, "test", item) for item in items]
+    rows = to_table(records).to_pylist()
+    index = PANOPTIC19.canonical_indices
+    for record, row in zip(records, rows, strict=True):
+        record.validate()
+        _, _, seq, cam_name, frame = record.sample_id.split("/")
+        cam = next(c for c in truth[seq]["calibration"]["cameras"] if c["name"] == cam_name)
+        np.testing.assert_allclose(record.intrinsics, cam["K"])
+        # Bodies 2 and 3 are out of view.
+        assert len(record.persons) == len(persons_from_row(row)) == 2
+        for person, source in zip(record.persons, truth[seq]["bodies"][int(frame)], strict=False):
+            joints = np.array(source["joints19"]).reshape(19, 4)
+            labelled = joints[:, 3] >= 0.1
+            expected_3d = (
+                joints[:, :3] @ np.array(cam["R"]).T + np.array(cam["t"]).reshape(3)
+            ) / 100
+            np.testing.assert_allclose(
+                person.keypoints_3d[index][labelled], expected_3d[labelled], rtol=1e-5
+            )
+            np.testing.assert_array_equal(person.keypoints_3d_valid[index], labelled)
+            uv = toolbox_projection(joints[:, :3], cam)
+            np.testing.assert_allclose(
+                person.keypoints_2d[index][labelled], uv[labelled], atol=1e-3
+            )
+            inside = ((uv >= -0.5) & (uv < np.array([WIDTH, HEIGHT]) - 0.5)).all(1)
+            codes = np.where(inside, VIS_VISIBLE, VIS_OUT_OF_FRAME)
+            codes[~labelled] = VIS_UNLABELLED
+            np.testing.assert_array_equal(person.keypoints_2d_vis[index], codes)
+    assert records[0].persons[0].keypoints_2d_vis[index][7] == VIS_UNLABELLED  # the missing knee
+
+
+def test_sample_ids_carry_the_sequence_group():
+    assert sample_group("panoptic/test/160422_haggling1/00_16/00000012") == "Haggling"
+    assert sample_group("panoptic/test/160422_mafia2/00_30/00000012") == "Mafia"
+    assert sample_group("panoptic/test/160422_ultimatum1/00_16/00000001") == "Ultimatum"
+    assert sample_group("panoptic/test/160906_pizza1/00_16/00000001") == "Pizza"
+
+
+def test_keep_every_and_excluded_frames(tmp_path, corpus):
+    root, _ = corpus
+    card = make_card(tmp_path, root, keep_every=2, exclude_frames=["160906_pizza1/00_30/00000002"])
+    ids = [
+        (i["sequence"], i["camera"], i["frame"]) for i in PanopticConverter().index(card, "test")
+    ]
+    expected = [(s, c, f) for s in SEQUENCES for f in (0, 2) for c in CAMERAS]
+    expected.remove(("160906_pizza1", "00_30", 2))
+    assert ids == expected
+
+
+def test_missing_camera_folder_or_calibration_fails_before_work(tmp_path, corpus):
+    root, _ = corpus
+    with pytest.raises(CardError, match=r"calibration_160422_haggling1\.json: no camera '00_03'"):
+        PanopticConverter().index(make_card(tmp_path, root, cameras=["00_03"]), "test")
+    with pytest.raises(CardError, match=r"160422_mafia2/calibration_160422_mafia2\.json"):
+        PanopticConverter().index(make_card(tmp_path, root, sequences=["160422_mafia2"]), "test")
+    (root / "160906_pizza1" / "hdImgs" / "00_30").rename(root / "elsewhere")
+    with pytest.raises(CardError, match=r"160906_pizza1/hdImgs/00_30 not found"):
+        PanopticConverter().index(make_card(tmp_path, root), "test")
+    with pytest.raises(CardError, match=r"options\.cameras"):
+        PanopticConverter().index(make_card(tmp_path, root, cameras="00_16"), "test")
+
+
+def test_nan_joints_and_corrupt_jpeg_fail_their_frame(tmp_path, corpus):
+    root, _ = corpus
+    body_file = root / "160422_haggling1" / "hdPose3d_stage1_coco19" / "body3DScene_00000001.json"
+    scene = json.loads(body_file.read_text())
+    scene["bodies"][1]["joints19"][5] = float("nan")
+    body_file.write_text(json.dumps(scene))
+    (root / "160422_haggling1" / "hdImgs" / "00_30" / "00_30_00000002.jpg").write_bytes(
+        b"not a jpeg"
+    )
+    card = make_card(tmp_path, root)
+    converter = PanopticConverter()
+    items = {(i["sequence"], i["camera"], i["frame"]): i for i in converter.index(card, "test")}
+    converter.convert(card, "test", items[("160422_haggling1", "00_16", 0)])
+    with pytest.raises(ConversionError, match=r"body3DScene_00000001\.json: body 1: non-finite"):
+        converter.convert(card, "test", items[("160422_haggling1", "00_16", 1)])
+    with pytest.raises(ConversionError, match=r"00_30_00000002\.jpg"):
+        converter.convert(card, "test", items[("160422_haggling1", "00_30", 2)])

@@ -1,0 +1,288 @@
+"""3dpw on sequence pickles written here in 3DPW's layout (2 people, joints from the body model)."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import roma
+import torch
+import yaml
+
+from instancehmr.body.joint_sets import SMPL
+from instancehmr.data.cards import CardError, load_card
+from instancehmr.data.corpora.base import ConversionError
+from instancehmr.data.corpora.pw3d import PC_RANGES, Pw3dConverter
+from instancehmr.data.schema import (
+    VIS_OUT_OF_FRAME,
+    VIS_UNLABELLED,
+    VIS_VISIBLE,
+    persons_from_row,
+    to_table,
+)
+
+WIDTH, HEIGHT = 192, 256
+K = np.array([[220.0, 0.0, 96.0], [0.0, 225.0, 128.0], [0.0, 0.0, 1.0]])
+#: Where each 3DPW-PC sequence lives in the fixture and how many frames it has (dancing_01 is
+#: shorter than its range, so the range is clipped).
+LAYOUT = {
+    "courtyard_basketball_00": ("train", 285),
+    "courtyard_captureSelfies_00": ("train", 605),
+    "courtyard_dancing_01": ("train", 100),
+    "courtyard_dancing_00": ("validation", 375),
+    "courtyard_hug_00": ("validation", 505),
+    "downtown_bus_00": ("test", 1905),
+}
+N_POSES = 3  # distinct poses per person; frame f uses pose f % N_POSES
+
+
+def rotation(rotvec) -> np.ndarray:
+    return roma.rotvec_to_rotmat(torch.tensor(rotvec, dtype=torch.float64)).numpy()
+
+
+def write_sequence(path: Path, name: str, n_frames: int, body, seed: int) -> dict:
+    """A 3DPW sequence pickle: world-frame SMPL fits of 2 people seen by a moving camera."""
+    g = torch.Generator().manual_seed(seed)
+    poses, joints, betas = [], [], []
+    for offset in (-0.5, 0.5):
+        rotvec = torch.randn(N_POSES, 24, 3, generator=g, dtype=torch.float64) * 0.2
+        rotvec[:, 0] = torch.tensor([np.pi / 2, 0.3, 0.0], dtype=torch.float64)  # z-up world
+        beta = torch.randn(16, generator=g, dtype=torch.float64)
+        mats = roma.rotvec_to_rotmat(rotvec).float()
+        with torch.no_grad():
+            out = body(mats[:, 0], mats[:, 1:], beta[None, :10].float().expand(N_POSES, 10))
+        trans = np.array([offset, 0.1 * seed, 0.9])
+        frames = np.arange(n_frames) % N_POSES
+        poses.append(rotvec.reshape(N_POSES, 72).numpy()[frames])
+        joints.append((out.joints[:, :24].double().numpy() + trans).reshape(N_POSES, 72)[frames])
+        betas.append(beta.numpy())
+    cams = np.zeros((N_POSES, 4, 4))
+    for i in range(N_POSES):
+        # World z-up -> camera y-down, looking along world y.
+        cams[i, :3, :3] = rotation([np.pi / 2 + 0.05 * i, 0.1 * i, 0.0])
+        cams[i, :3, 3] = [0.0, 0.9, 4.0 + 0.2 * i]
+        cams[i, 3, 3] = 1.0
+    data = {
+        "sequence": name,
+        "genders": ["m", "f"],
+        "poses": poses,
+        "trans": [np.zeros((n_frames, 3))] * 2,
+        "betas": betas,
+        "jointPositions": joints,
+        "cam_poses": cams[np.arange(n_frames) % N_POSES],
+        "cam_intrinsics": K,
+        "campose_valid": [np.ones(n_frames, bool), np.ones(n_frames, bool)],
+        "poses2d": [np.zeros((n_frames, 3, 18))] * 2,
+        "img_frame_ids": np.arange(n_frames) * 2,
+    }
+    write_pickle(path, data)
+    return data
+
+
+def write_pickle(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        pickle.dump(data, fh, protocol=2)  # the Python-2 protocol of the released files
+
+
+def write_image(root: Path, name: str, frame: int) -> None:
+    path = root / "imageFiles" / name / f"image_{frame:05d}.jpg"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.full((HEIGHT, WIDTH, 3), frame % 255, np.uint8))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, body):
+    root = tmp_path_factory.mktemp("3dpw")
+    sequences = {}
+    for seed, (name, (split, n_frames)) in enumerate(LAYOUT.items()):
+        path = root / "sequenceFiles" / split / f"{name}.pkl"
+        sequences[name] = write_sequence(path, name, n_frames, body, seed)
+    for frame in (0, 1, 2, 3, 200):
+        write_image(root, "courtyard_basketball_00", frame)
+    return root, sequences
+
+
+def make_card(tmp_path: Path, root: Path, **fields):
+    splits = {
+        split: {"sequences": f"sequenceFiles/{split}", "images": "imageFiles"}
+        for split in ("train", "validation", "test")
+    }
+    splits["pc"] = {"sequences": "sequenceFiles", "images": "imageFiles"}
+    card = {
+        "name": "3dpw",
+        "format": "3dpw",
+        "root": str(root),
+        "splits": fields.pop("splits", splits),
+        "labels": ["keypoints_2d", "keypoints_3d", "smpl_gt", "intrinsics"],
+        "obtain": "test fixture",
+        "license": "test fixture",
+        "role": "benchmark",
+        **fields,
+    }
+    path = tmp_path / "card.yaml"
+    path.write_text(yaml.safe_dump(card))
+    return load_card(path)
+
+
+def item_of(items: list[dict], sequence: str, frame: int) -> dict:
+    return next(i for i in items if i["sequence"] == sequence and i["frame"] == frame)
+
+
+def test_camera_frame_labels_project_onto_the_stored_2d_joints(tmp_path, corpus):
+    root, sequences = corpus
+    card = make_card(tmp_path, root)
+    converter = Pw3dConverter()
+    converter.check(card, "train")
+    items = converter.index(card, "train")
+    assert len(items) == sum(n for split, n in LAYOUT.values() if split == "train")
+    seq = sequences["courtyard_basketball_00"]
+    records = [
+        converter.convert(card, "train", item_of(items, "courtyard_basketball_00", f))
+        for f in (0, 1, 2)
+    ]
+    rows = to_table(records).to_pylist()
+    for frame, (record, row) in enumerate(zip(records, rows, strict=True)):
+        record.validate()
+        assert record.sample_id == f"3dpw/train/courtyard_basketball_00/{frame:05d}"
+        np.testing.assert_allclose(record.intrinsics, K)
+        assert len(record.persons) == len(persons_from_row(row)) == 2
+        cam = seq["cam_poses"][frame]
+        for p, person in enumerate(record.persons):
+            assert person.smpl_source == "gt" and person.gender == ("male", "female")[p]
+            np.testing.assert_allclose(person.smpl_betas, seq["betas"][p][:10], rtol=1e-6)
+            np.testing.assert_allclose(
+                person.smpl_pose[3:], seq["poses"][p][frame, 3:], rtol=1e-5, atol=1e-6
+            )
+            orient = rotation(person.smpl_pose[:3])
+            np.testing.assert_allclose(
+                orient, cam[:3, :3] @ rotation(seq["poses"][p][frame, :3]), atol=1e-5
+            )
+            world = seq["jointPositions"][p][frame].reshape(24, 3)
+            joints = person.keypoints_3d[SMPL.canonical_indices]
+            np.testing.assert_allclose(joints, world @ cam[:3, :3].T + cam[:3, 3], atol=1e-5)
+            assert (
+                person.keypoints_3d_valid[SMPL.canonical_indices].all()
+                and person.keypoints_3d_valid.sum() == 24
+            )
+            np.testing.assert_allclose(person.smpl_transl, joints[0], atol=1e-6)
+            # Projecting the stored 3-D joints with the stored intrinsics gives the stored 2-D.
+            uvw = joints @ record.intrinsics.T
+            uv = uvw[:, :2] / uvw[:, 2:]
+            np.testing.assert_allclose(person.keypoints_2d[SMPL.canonical_indices], uv, atol=1e-3)
+            inside = ((uv >= -0.5) & (uv < np.array([WIDTH, HEIGHT]) - 0.5)).all(1)
+            codes = person.keypoints_2d_vis[SMPL.canonical_indices]
+            np.testing.assert_array_equal(codes, np.where(inside, VIS_VISIBLE, VIS_OUT_OF_FRAME))
+            assert (
+                np.delete(person.keypoints_2d_vis, SMPL.canonical_indices) == VIS_UNLABELLED
+            ).all()
+
+
+def test_smpl_transl_places_the_posed_body_on_the_camera_frame_joints(tmp_path, corpus, body):
+    root, _ = corpus
+    card = make_card(tmp_path, root)
+    converter = Pw3dConverter()
+    record = converter.convert(
+        card, "train", item_of(converter.index(card, "train"), "courtyard_basketball_00", 2)
+    )
+    for person in record.persons:
+        mats = roma.rotvec_to_rotmat(torch.tensor(person.smpl_pose).reshape(24, 3)).float()
+        with torch.no_grad():
+            out = body(mats[None, 0], mats[None, 1:], torch.tensor(person.smpl_betas)[None].float())
+        joints = out.joints[0, :24] - out.joints[0, :1] + torch.tensor(person.smpl_transl)
+        np.testing.assert_allclose(joints.numpy(), person.keypoints_3d[:24], atol=1e-4)
+
+
+def test_pc_split_selects_exactly_the_listed_frames_from_every_folder(tmp_path, corpus):
+    root, _ = corpus
+    card = make_card(tmp_path, root)
+    converter = Pw3dConverter()
+    converter.check(card, "pc")
+    got = {(i["sequence"], i["frame"]) for i in converter.index(card, "pc")}
+    expected = {
+        (name, frame)
+        for name, (start, stop) in PC_RANGES.items()
+        for frame in range(start, min(stop, LAYOUT[name][1]))
+    }
+    assert got == expected
+    assert (("courtyard_basketball_00", 199) not in got) and (
+        ("courtyard_basketball_00", 279) in got
+    )
+    assert ("courtyard_dancing_01", 99) in got  # clipped at the sequence's end
+    record = converter.convert(
+        card, "pc", item_of(converter.index(card, "pc"), "courtyard_basketball_00", 200)
+    )
+    assert record.sample_id == "3dpw/pc/courtyard_basketball_00/00200"
+
+
+def test_keep_every_thins_train_only(tmp_path, corpus):
+    root, _ = corpus
+    card = make_card(tmp_path, root, keep_every=4)
+    converter = Pw3dConverter()
+    frames = [
+        i["frame"]
+        for i in converter.index(card, "train")
+        if i["sequence"] == "courtyard_basketball_00"
+    ]
+    assert frames == list(range(0, 285, 4))
+    assert len(converter.index(card, "validation")) == 375 + 505
+
+
+def test_people_without_a_valid_camera_pose_are_left_out(tmp_path, body):
+    own = tmp_path / "own"
+    data = write_sequence(
+        own / "sequenceFiles" / "test" / "s.pkl", "courtyard_basketball_00", 6, body, 0
+    )
+    data["campose_valid"][1][2] = False
+    data["campose_valid"][0][4] = data["campose_valid"][1][4] = False
+    write_pickle(own / "sequenceFiles" / "test" / "s.pkl", data)
+    for frame in range(4):
+        write_image(own, "courtyard_basketball_00", frame)
+    card = make_card(tmp_path, own)
+    converter = Pw3dConverter()
+    items = converter.index(card, "test")
+    assert [i["frame"] for i in items] == [0, 1, 2, 3, 5]
+    record = converter.convert(card, "test", items[2])
+    assert len(record.persons) == 1 and record.persons[0].gender == "male"
+
+
+def test_missing_folder_missing_key_and_missing_pc_sequence_fail_before_work(tmp_path, corpus):
+    root, sequences = corpus
+    bad = make_card(
+        tmp_path, root, splits={"train": {"sequences": "nowhere", "images": "imageFiles"}}
+    )
+    with pytest.raises(CardError, match=r"splits\.train\.sequences.*nowhere"):
+        Pw3dConverter().check(bad, "train")
+    own = tmp_path / "own"
+    data = {k: v for k, v in sequences["courtyard_basketball_00"].items() if k != "cam_poses"}
+    write_pickle(own / "sequenceFiles" / "train" / "courtyard_basketball_00.pkl", data)
+    (own / "imageFiles").mkdir()
+    card = make_card(tmp_path, own)
+    with pytest.raises(CardError, match=r"courtyard_basketball_00\.pkl: no \['cam_poses'\]"):
+        Pw3dConverter().index(card, "train")
+    with pytest.raises(CardError, match=r"courtyard_captureSelfies_00\.pkl not found"):
+        Pw3dConverter().index(card, "pc")
+
+
+def test_nan_joints_fail_that_frame_and_a_corrupt_jpeg_fails_its_frame(tmp_path, body):
+    own = tmp_path / "own"
+    path = own / "sequenceFiles" / "train" / "courtyard_basketball_00.pkl"
+    data = write_sequence(path, "courtyard_basketball_00", 4, body, 0)
+    data["jointPositions"][1][2, 7] = np.nan
+    write_pickle(path, data)
+    for frame in range(4):
+        write_image(own, "courtyard_basketball_00", frame)
+    (own / "imageFiles" / "courtyard_basketball_00" / "image_00003.jpg").write_bytes(
+        b"\xff\xd8\xff\xdbbroken"
+    )
+    card = make_card(tmp_path, own)
+    converter = Pw3dConverter()
+    items = converter.index(card, "train")
+    converter.convert(card, "train", items[1])
+    with pytest.raises(ConversionError, match=r"courtyard_basketball_00\.pkl: frame 2: non-finite"):
+        converter.convert(card, "train", items[2])
+    with pytest.raises(ConversionError, match=r"image_00003\.jpg"):
+        converter.convert(card, "train", items[3])
