@@ -7,6 +7,8 @@ of :mod:`instancehmr.body.joint_sets`.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,15 +50,16 @@ class BodyModel(nn.Module):
             raise ValueError(
                 f"{model_path}: SMPL has {NUM_VERTICES} vertices, the file has {n_vertices}"
             )
-        self.smpl = smplx.SMPL(
-            model_path=str(model_path),
-            data_struct=Struct(**data),
-            num_betas=num_betas,
-            create_global_orient=False,
-            create_body_pose=False,
-            create_betas=False,
-            create_transl=False,
-        )
+        with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a note about 10 betas
+            self.smpl = smplx.SMPL(
+                model_path=str(model_path),
+                data_struct=Struct(**data),
+                num_betas=num_betas,
+                create_global_orient=False,
+                create_body_pose=False,
+                create_betas=False,
+                create_transl=False,
+            )
         self.num_betas = num_betas
         h36m = read_joint_regressor(h36m_regressor_path, n_vertices)
         self.register_buffer("h36m_regressor", torch.from_numpy(h36m).float())
