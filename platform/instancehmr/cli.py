@@ -23,7 +23,7 @@ def _body_synth(args: argparse.Namespace) -> None:
 def _data_prepare(args: argparse.Namespace) -> None:
     from instancehmr.data.prepare import prepare
 
-    for m in prepare(args.cards, args.out, args.rows_per_shard, args.max_error_rate):
+    for m in prepare(args.cards, args.out, args.rows_per_shard, args.max_error_rate, args.force):
         print(
             f"{m['corpus']}: {m['images']} images, {m['persons']} persons, {m['failed']} failed, "
             f"{m['shards_converted']} shard(s) converted in {m['seconds']} s -> {Path(args.out) / m['corpus']}"
@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument(
         "--max-error-rate", type=float, default=0.01, help="fail when more samples than this fail"
     )
+    prep.add_argument("--force", action="store_true", help="convert again even if up to date")
     prep.set_defaults(func=_data_prepare)
     insp = data.add_parser("inspect", help="manifest statistics and a contact sheet")
     insp.add_argument(

@@ -14,6 +14,7 @@ from instancehmr.data.pipeline import TARGET_COLUMNS, mix_corpora, read_corpus, 
 from instancehmr.data.schema import VIS_VISIBLE, ImageRecord, Person, to_table
 
 REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "fixtures" / "real"
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +109,55 @@ def test_prepare_inspect_and_stream_synthetic(tmp_path, ray_local, monkeypatch):
     assert batch["images"].shape == (4, 64, 64, 3)
     assert set(TARGET_COLUMNS) <= set(batch)
     assert batch["center_heatmap"].shape == (4, 1, 8, 8) and batch["person_mask"].any()
+
+
+def coco_card(tmp_path: Path) -> Path:
+    """A card over a copy of the real COCO sample (read-only fixtures are copied)."""
+    import shutil
+
+    raw = tmp_path / "raw"
+    shutil.copytree(SHARED / "coco", raw / "images")
+    (raw / "images" / "test_coco.json").rename(raw / "ann.json")
+    card = tmp_path / "coco.yaml"
+    card.write_text(
+        f"""name: coco
+format: coco_keypoints
+root: {raw}
+splits:
+  val: {{annotations: ann.json, images: images}}
+labels: [keypoints_2d]
+obtain: test copy
+license: CC BY 4.0
+role: benchmark
+"""
+    )
+    return card
+
+
+def test_corrupt_images_are_counted_reported_and_fail_past_the_threshold(tmp_path, ray_local):
+    from instancehmr.data.prepare import PrepareError, prepare
+
+    card = coco_card(tmp_path)
+    (manifest,) = prepare([card], tmp_path / "shards")
+    assert manifest["images"] == 4 and manifest["failed"] == 0 and manifest["persons"] > 0
+    victim = next((tmp_path / "raw" / "images").glob("*.jpg"))
+    victim.write_bytes(victim.read_bytes()[:2000])  # truncated JPEG
+    (manifest,) = prepare([card], tmp_path / "shards", max_error_rate=0.5, force=True)
+    assert manifest["images"] == 3 and manifest["failed"] == 1
+    report = (tmp_path / "shards" / "coco" / "errors.jsonl").read_text().splitlines()
+    assert len(report) == 1 and victim.name in json.loads(report[0])["error"]
+    with pytest.raises(
+        PrepareError, match=r"1 of 4 samples failed \(25\.0% > max_error_rate 10\.0%\)"
+    ):
+        prepare([card], tmp_path / "shards", max_error_rate=0.1, force=True)
+
+
+def test_a_card_pointing_at_missing_files_fails_before_any_work(tmp_path):
+    from instancehmr.data.cards import CardError
+    from instancehmr.data.prepare import prepare
+
+    card = coco_card(tmp_path)
+    (tmp_path / "raw" / "ann.json").unlink()
+    with pytest.raises(CardError, match=r"splits\.val\.annotations: file .*ann\.json not found"):
+        prepare([card], tmp_path / "shards")
+    assert not (tmp_path / "shards").exists()

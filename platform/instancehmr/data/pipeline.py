@@ -13,6 +13,7 @@ A sample holds the batch layout of :mod:`instancehmr.losses.objective`, padded t
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import cv2
@@ -26,6 +27,7 @@ from instancehmr.data.targets import body_center, center_heatmap, joint_heatmaps
 from instancehmr.geometry import normalized_to_pixels, pixels_to_normalized
 
 NUM_HEATMAP_JOINTS = 24
+SAMPLES_PER_TASK = 16  # rows decoded, augmented and targeted per Ray Data task
 #: Columns a sample carries besides the image; shapes for N people (see losses/objective.py).
 TARGET_COLUMNS = (
     "center_heatmap", "joint_heatmap", "joint_heatmap_mask", "person_mask", "centers",
@@ -49,7 +51,12 @@ def read_corpus(shards_dir: str | Path, card: Card, split: str):
         raise FileNotFoundError(
             f"{path}: no shards for {card.name}/{split}; run `instancehmr data prepare {card.path}`"
         )
-    return ray.data.read_parquet([str(f) for f in files])
+    import pyarrow.parquet as pq
+
+    # One block per row group (64 rows): enough blocks for the mix to interleave finely and for
+    # every data CPU to work in parallel.
+    row_groups = sum(pq.ParquetFile(f).num_row_groups for f in files)
+    return ray.data.read_parquet([str(f) for f in files], override_num_blocks=row_groups)
 
 
 def mix_corpora(datasets: list, weights: list[float]):
@@ -165,51 +172,52 @@ def _empty_targets(n: int, map_size: int) -> dict[str, np.ndarray]:
     }
 
 
-class SampleMaker:
-    """Ray Data map callable: one row -> one sample (a fresh random state per worker)."""
-
-    def __init__(self, input_size: int, max_people: int, augment: dict | None) -> None:
-        from types import SimpleNamespace
-
-        self.input_size = input_size
-        self.max_people = max_people
-        self.augment = None if augment is None else SimpleNamespace(**augment)
-        self.rng = np.random.default_rng()
-
-    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        return make_sample(row, self.input_size, self.max_people, self.augment, self.rng)
+def make_batch(
+    batch, input_size: int, max_people: int, augment: dict | None
+) -> dict[str, np.ndarray]:
+    """Ray Data task body: an Arrow batch of records -> stacked samples (fresh randomness)."""
+    augment_cfg = None if augment is None else SimpleNamespace(**augment)
+    rng = np.random.default_rng()
+    samples = [
+        make_sample(row, input_size, max_people, augment_cfg, rng) for row in batch.to_pylist()
+    ]
+    return {key: np.stack([s[key] for s in samples]) for key in samples[0]}
 
 
 def training_dataset(cfg, split: str = "train", augment: bool = True):
-    """The mixed, augmented training stream of ``cfg`` (a Ray Dataset of samples)."""
+    """The mixed, augmented training stream of ``cfg`` (a Ray Dataset of samples).
+
+    Samples are made by stateless Ray tasks (fused with the Parquet reads) on at most
+    ``scaling.data_cpus`` CPUs at a time, so they never hold CPUs that reads or training
+    workers wait for.
+    """
     from omegaconf import OmegaConf
 
     corpora = mix_weights(cfg)
     datasets = [read_corpus(cfg.data.shards_dir, card, split) for card, _ in corpora]
     mixed = mix_corpora(datasets, [w for _, w in corpora])
     augment_cfg = OmegaConf.to_container(cfg.data.augment) if augment else None
-    return mixed.map(
-        SampleMaker,
-        fn_constructor_kwargs={
-            "input_size": cfg.model.input_size,
-            "max_people": cfg.data.max_people,
-            "augment": augment_cfg,
-        },
-        concurrency=max(1, int(cfg.scaling.data_cpus)),
-        num_cpus=1,
-    )
+    return _map_samples(mixed, cfg, augment_cfg)
 
 
 def validation_dataset(cfg):
     """The validation split of ``data.val_card``, letterboxed, in file order."""
     card = load_card(cfg.data.val_card)
-    return read_corpus(cfg.data.shards_dir, card, cfg.data.val_split).map(
-        SampleMaker,
-        fn_constructor_kwargs={
+    return _map_samples(read_corpus(cfg.data.shards_dir, card, cfg.data.val_split), cfg, None)
+
+
+def _map_samples(ds, cfg, augment: dict | None):
+    from ray.data import TaskPoolStrategy
+
+    return ds.map_batches(
+        make_batch,
+        batch_size=SAMPLES_PER_TASK,
+        batch_format="pyarrow",
+        fn_kwargs={
             "input_size": cfg.model.input_size,
             "max_people": cfg.data.max_people,
-            "augment": None,
+            "augment": augment,
         },
-        concurrency=1,
         num_cpus=1,
+        compute=TaskPoolStrategy(size=max(1, int(cfg.scaling.data_cpus))),
     )

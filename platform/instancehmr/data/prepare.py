@@ -5,8 +5,10 @@ Layout: ``OUT/<corpus>/<split>/part-NNNNN.parquet``, ``OUT/<corpus>/manifest.jso
 
 Every card and every split is checked before any conversion starts. A split's items are cut into
 shards of ``rows_per_shard`` images; each shard has a key hashing the converter's format and
-version, the schema version, the card and the shard's items, so re-running skips shards whose
-file exists with the same key. Conversion runs as one Ray Data task per shard, in parallel, with
+version, the schema version, the card, the size and modification time of the files the split
+names, and the shard's items, so re-running skips shards whose file exists with the same key.
+Images changed in place under unchanged annotation files are not detected: ``force`` converts
+everything again. Conversion runs as one Ray Data task per shard, in parallel, with
 Ray Data's progress bars. Samples that fail are counted in the manifest and listed in the
 report; the run fails when the failure rate passes ``max_error_rate``.
 """
@@ -65,6 +67,15 @@ def _card_fingerprint(card: Card) -> dict[str, Any]:
     return yaml.safe_load(card.path.read_text())
 
 
+def _split_files_stat(card: Card, split: str) -> list:
+    stats = []
+    for key in sorted(card.splits[split]):
+        path = card.file(split, key)
+        st = path.stat()
+        stats.append([key, st.st_size if path.is_file() else None, st.st_mtime_ns])
+    return stats
+
+
 def plan_shards(card: Card, out_dir: Path, rows_per_shard: int) -> dict[str, list[ShardTask]]:
     """Check every split of ``card`` and cut its items into shard tasks (no conversion yet)."""
     converter = converter_for(card)
@@ -74,6 +85,7 @@ def plan_shards(card: Card, out_dir: Path, rows_per_shard: int) -> dict[str, lis
     plan = {}
     for split in card.splits:
         items = converter.index(card, split)
+        files = _split_files_stat(card, split)
         chunks = [items[i : i + rows_per_shard] for i in range(0, len(items), rows_per_shard)]
         plan[split] = [
             ShardTask(
@@ -87,6 +99,7 @@ def plan_shards(card: Card, out_dir: Path, rows_per_shard: int) -> dict[str, lis
                     SCHEMA_VERSION,
                     _card_fingerprint(card),
                     split,
+                    files,
                     chunk,
                 ),
                 items=chunk,
@@ -172,9 +185,14 @@ def _up_to_date(task: ShardTask, old: dict[str, dict]) -> dict | None:
 
 
 def prepare_corpus(
-    card: Card, out_dir: Path, plan: dict[str, list[ShardTask]], max_error_rate: float
+    card: Card,
+    out_dir: Path,
+    plan: dict[str, list[ShardTask]],
+    max_error_rate: float,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Convert the shards of ``plan`` that are not up to date; write manifest and report."""
+    """Convert the shards of ``plan`` that are not up to date (all with ``force``); write the
+    manifest and the error report."""
     import ray.data
 
     corpus_dir = out_dir / card.name
@@ -185,7 +203,7 @@ def prepare_corpus(
         for i, s in enumerate(split["shards"])
     }
     tasks = [t for split in plan.values() for t in split]
-    done = {f"{t.split}/{t.index}": e for t in tasks if (e := _up_to_date(t, old))}
+    done = {} if force else {f"{t.split}/{t.index}": e for t in tasks if (e := _up_to_date(t, old))}
     todo = [t for t in tasks if f"{t.split}/{t.index}" not in done]
     started = time.perf_counter()
     results = list(done.values())
@@ -256,6 +274,7 @@ def prepare(
     out_dir: str | Path,
     rows_per_shard: int = 256,
     max_error_rate: float = 0.01,
+    force: bool = False,
 ) -> list[dict]:
     """Prepare every card; all cards and their files are checked before any conversion."""
     from instancehmr.runtime import init_ray
@@ -265,6 +284,6 @@ def prepare(
     plans = [plan_shards(card, out_dir, rows_per_shard) for card in cards]
     init_ray()
     return [
-        prepare_corpus(card, out_dir, plan, max_error_rate)
+        prepare_corpus(card, out_dir, plan, max_error_rate, force)
         for card, plan in zip(cards, plans, strict=True)
     ]
