@@ -10,13 +10,19 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import cv2
 import numpy as np
 
 from instancehmr.data.cards import Card, CardError
-from instancehmr.data.schema import VIS_OUT_OF_FRAME, VIS_UNLABELLED, ImageRecord, Person
+from instancehmr.data.schema import (
+    VIS_OUT_OF_FRAME,
+    VIS_UNLABELLED,
+    VIS_VISIBLE,
+    ImageRecord,
+    Person,
+)
 
 CONVERTERS: dict[str, type[Converter]] = {}
 
@@ -39,6 +45,12 @@ class Converter(ABC):
         super().__init_subclass__(**kwargs)
         if not getattr(cls, "__abstractmethods__", None):
             CONVERTERS[cls.format] = cls
+
+    def __init__(self) -> None:
+        #: Per split, after :meth:`index`, for the formats that count what they index: images,
+        #: people and the format's own counts (crowd regions left out, EFT fits matched, ...).
+        #: Empty for the others.
+        self.stats: dict[str, dict[str, int]] = {}
 
     def check(self, card: Card, split: str) -> None:
         """Every file the split names exists, with the right kind; raises CardError."""
@@ -73,7 +85,16 @@ def converter_for(card: Card) -> Converter:
         ) from None
 
 
-def read_image(path: Path) -> tuple[bytes, str, int, int]:
+class EncodedImage(NamedTuple):
+    """An encoded image file's bytes, format ('jpeg' or 'png'), height and width."""
+
+    data: bytes
+    format: str
+    height: int
+    width: int
+
+
+def read_image(path: Path) -> EncodedImage:
     """An image file's bytes, format ('jpeg' or 'png'), height and width.
 
     The image is decoded once to prove it is readable; ConversionError otherwise.
@@ -91,7 +112,31 @@ def read_image(path: Path) -> tuple[bytes, str, int, int]:
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ConversionError(f"{path}: corrupt {fmt} image (cannot be decoded)")
-    return data, fmt, image.shape[0], image.shape[1]
+    return EncodedImage(data, fmt, image.shape[0], image.shape[1])
+
+
+def make_record(
+    card: Card,
+    split: str,
+    source_id: str,
+    image: EncodedImage,
+    persons: list[Person],
+    intrinsics: np.ndarray | None = None,
+) -> ImageRecord:
+    """The record of one converted image; its sample id is ``<corpus>/<split>/<source_id>``,
+    where ``source_id`` names the image within the split (a file stem, an image id, ...)."""
+    data, fmt, height, width = image
+    return ImageRecord(
+        sample_id=f"{card.name}/{split}/{source_id}",
+        corpus=card.name,
+        split=split,
+        image=data,
+        image_format=fmt,
+        height=height,
+        width=width,
+        persons=persons,
+        intrinsics=intrinsics,
+    )
 
 
 def in_frame(points: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -107,6 +152,16 @@ def intrinsics_matrix(f: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
 
 
+def frame_visibility(
+    points: np.ndarray, labelled: np.ndarray, height: int, width: int
+) -> np.ndarray:
+    """(J, 2) pixel positions and (J,) label mask -> (J,) ``VIS_*`` codes: ``VIS_VISIBLE``
+    inside the image, ``VIS_OUT_OF_FRAME`` outside, ``VIS_UNLABELLED`` where not labelled."""
+    vis = np.where(in_frame(points, height, width), VIS_VISIBLE, VIS_OUT_OF_FRAME)
+    vis[~labelled] = VIS_UNLABELLED
+    return vis
+
+
 def mark_out_of_frame(persons: list[Person], height: int, width: int) -> None:
     """Labelled joints outside the image (``in_frame``) get ``VIS_OUT_OF_FRAME`` (kept)."""
     for p in persons:
@@ -120,6 +175,9 @@ __all__ = [
     "CardError",
     "ConversionError",
     "Converter",
+    "EncodedImage",
     "converter_for",
+    "frame_visibility",
+    "make_record",
     "read_image",
 ]

@@ -52,6 +52,7 @@ from instancehmr.data.cards import Card, CardError
 from instancehmr.data.corpora.base import (
     ConversionError,
     Converter,
+    make_record,
     mark_out_of_frame,
     read_image,
 )
@@ -150,10 +151,6 @@ class CocoKeypoints(Converter):
     split_files: ClassVar[dict[str, str]] = {"annotations": "file", "images": "dir"}
     optional_files: ClassVar[dict[str, str]] = {"eft": "file", "cameras": "file"}
 
-    def __init__(self) -> None:
-        #: Per split, after :meth:`index`: images, people, crowd regions left out, EFT counts.
-        self.stats: dict[str, dict[str, int]] = {}
-
     def index(self, card: Card, split: str) -> list[dict[str, Any]]:
         path = card.file(split, "annotations")
         data = read_json(card, path)
@@ -235,19 +232,15 @@ class CocoKeypoints(Converter):
                 }
             )
         result = list(items.values())
-        stats = {
-            "images": len(result),
-            "persons": sum(len(i["annotations"]) for i in result),
-            "crowd_regions_excluded": crowd,
-        }
-        stats |= attach_to_items(
+        self.stats[split] = attach_to_items(
             card,
             split,
             result,
             lambda item: self._persons(card, item),
             lambda item: [a["id"] for a in item["annotations"]],
+            persons=sum(len(i["annotations"]) for i in result),
+            crowd_regions_excluded=crowd,
         )
-        self.stats[split] = stats
         return result
 
     def _cameras(self, card: Card, split: str) -> dict | None:
@@ -340,7 +333,8 @@ class CocoKeypoints(Converter):
         return np.where(valid[:, None], points, 0.0), valid
 
     def convert(self, card: Card, split: str, item: dict[str, Any]) -> ImageRecord:
-        data, fmt, height, width = read_image(Path(item["file"]))
+        image = read_image(Path(item["file"]))
+        height, width = image.height, image.width
         if item["height"] is not None and (item["height"], item["width"]) != (height, width):
             raise ConversionError(
                 f"{item['file']}: image is {width} x {height}, "
@@ -353,16 +347,5 @@ class CocoKeypoints(Converter):
             )
         persons = self._persons(card, item)
         mark_out_of_frame(persons, height, width)
-        return ImageRecord(
-            sample_id=f"{card.name}/{split}/{item['image_id']}",
-            corpus=card.name,
-            split=split,
-            image=data,
-            image_format=fmt,
-            height=height,
-            width=width,
-            persons=persons,
-            intrinsics=None
-            if camera is None
-            else np.asarray(camera["K"], np.float32).reshape(3, 3),
-        )
+        intrinsics = None if camera is None else np.asarray(camera["K"], np.float32).reshape(3, 3)
+        return make_record(card, split, str(item["image_id"]), image, persons, intrinsics)

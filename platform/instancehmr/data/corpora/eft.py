@@ -154,16 +154,21 @@ def attach_to_items(
     items: list[dict[str, Any]],
     persons_of: Callable[[dict[str, Any]], list[Person]],
     annotation_ids_of: Callable[[dict[str, Any]], list] | None = None,
+    **counts: int,
 ) -> dict[str, int]:
     """Match the split's ``eft`` fits to the people of a converter's items, at index time.
 
     A fit goes to the item holding its annotation id (with ``annotation_ids_of``), else to the
     item whose ``file`` has its ``image_key``; :func:`attach_eft` matches it there. Each item
-    with fits gets ``eft_pose``: per person (order of ``persons_of``) 72 floats or None. Returns
-    the counts ``eft_fits``, ``eft_matched``, ``eft_unmatched``; {} when the split has no fits.
+    with fits gets ``eft_pose``: per person (order of ``persons_of``) 72 floats or None.
+
+    Returns the split's ``Converter.stats`` entry: ``images`` (one per item), the converter's
+    own ``counts`` (``persons``, ...), then, when the split names an ``eft`` file, ``eft_fits``,
+    ``eft_matched`` and ``eft_unmatched``.
     """
+    stats = {"images": len(items), **counts}
     if "eft" not in card.splits[split]:
-        return {}
+        return stats
     try:
         fits = read_eft(card.file(split, "eft"))
     except CardError as err:
@@ -191,7 +196,8 @@ def attach_to_items(
         items[k]["eft_pose"] = [
             None if p.smpl_pose is None else p.smpl_pose.tolist() for p in persons
         ]
-    return {"eft_fits": len(fits), "eft_matched": matched, "eft_unmatched": len(fits) - matched}
+    unmatched = len(fits) - matched
+    return stats | {"eft_fits": len(fits), "eft_matched": matched, "eft_unmatched": unmatched}
 
 
 def eft_labels(item: dict[str, Any], k: int) -> dict[str, Any]:

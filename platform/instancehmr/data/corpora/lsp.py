@@ -29,7 +29,13 @@ import scipy.io
 
 from instancehmr.body.joint_sets import LSP14
 from instancehmr.data.cards import Card, CardError
-from instancehmr.data.corpora.base import ConversionError, Converter, mark_out_of_frame, read_image
+from instancehmr.data.corpora.base import (
+    ConversionError,
+    Converter,
+    make_record,
+    mark_out_of_frame,
+    read_image,
+)
 from instancehmr.data.corpora.eft import attach_to_items, eft_labels
 from instancehmr.data.schema import VIS_OCCLUDED, VIS_VISIBLE, ImageRecord, Person
 
@@ -43,10 +49,6 @@ class Lsp(Converter):
     version = 1
     split_files: ClassVar[dict[str, str]] = {"joints": "file", "images": "dir"}
     optional_files: ClassVar[dict[str, str]] = {"eft": "file"}
-
-    def __init__(self) -> None:
-        #: Per split, after :meth:`index`: images, people, EFT counts.
-        self.stats: dict[str, dict[str, int]] = {}
 
     def index(self, card: Card, split: str) -> list[dict[str, Any]]:
         path = card.file(split, "joints")
@@ -70,25 +72,16 @@ class Lsp(Converter):
             }
             for n in range(first, last + 1)
         ]
-        stats = {"images": len(items), "persons": len(items)}
-        stats |= attach_to_items(card, split, items, lambda item: [_person(item)])
-        self.stats[split] = stats
+        self.stats[split] = attach_to_items(
+            card, split, items, lambda item: [_person(item)], persons=len(items)
+        )
         return items
 
     def convert(self, card: Card, split: str, item: dict[str, Any]) -> ImageRecord:
-        data, fmt, height, width = read_image(Path(item["file"]))
-        person = _person(item)
-        mark_out_of_frame([person], height, width)
-        return ImageRecord(
-            sample_id=f"{card.name}/{split}/{Path(item['file']).stem}",
-            corpus=card.name,
-            split=split,
-            image=data,
-            image_format=fmt,
-            height=height,
-            width=width,
-            persons=[person],
-        )
+        image = read_image(Path(item["file"]))
+        persons = [_person(item)]
+        mark_out_of_frame(persons, image.height, image.width)
+        return make_record(card, split, Path(item["file"]).stem, image, persons)
 
 
 def _person(item: dict[str, Any]) -> Person:

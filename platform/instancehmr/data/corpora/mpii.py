@@ -29,7 +29,13 @@ import scipy.io
 
 from instancehmr.body.joint_sets import MPII16
 from instancehmr.data.cards import Card, CardError
-from instancehmr.data.corpora.base import ConversionError, Converter, mark_out_of_frame, read_image
+from instancehmr.data.corpora.base import (
+    ConversionError,
+    Converter,
+    make_record,
+    mark_out_of_frame,
+    read_image,
+)
 from instancehmr.data.corpora.eft import attach_to_items, eft_labels
 from instancehmr.data.schema import (
     VIS_OCCLUDED,
@@ -48,10 +54,6 @@ class Mpii(Converter):
     split_files: ClassVar[dict[str, str]] = {"annotations": "file", "images": "dir"}
     optional_files: ClassVar[dict[str, str]] = {"eft": "file"}
 
-    def __init__(self) -> None:
-        #: Per split, after :meth:`index`: images, people, EFT counts.
-        self.stats: dict[str, dict[str, int]] = {}
-
     def index(self, card: Card, split: str) -> list[dict[str, Any]]:
         path = card.file(split, "annotations")
         if path.suffix == ".json":
@@ -62,25 +64,16 @@ class Mpii(Converter):
             raise card.fail(f"splits.{split}.annotations", f"{path}: expected a .json or .mat file")
         images = card.file(split, "images")
         result = [{"file": str(images / name), "people": p} for name, p in people.items()]
-        stats = {"images": len(result), "persons": sum(len(i["people"]) for i in result)}
-        stats |= attach_to_items(card, split, result, _persons)
-        self.stats[split] = stats
+        self.stats[split] = attach_to_items(
+            card, split, result, _persons, persons=sum(len(i["people"]) for i in result)
+        )
         return result
 
     def convert(self, card: Card, split: str, item: dict[str, Any]) -> ImageRecord:
-        data, fmt, height, width = read_image(Path(item["file"]))
+        image = read_image(Path(item["file"]))
         persons = _persons(item)
-        mark_out_of_frame(persons, height, width)
-        return ImageRecord(
-            sample_id=f"{card.name}/{split}/{Path(item['file']).stem}",
-            corpus=card.name,
-            split=split,
-            image=data,
-            image_format=fmt,
-            height=height,
-            width=width,
-            persons=persons,
-        )
+        mark_out_of_frame(persons, image.height, image.width)
+        return make_record(card, split, Path(item["file"]).stem, image, persons)
 
 
 def _persons(item: dict[str, Any]) -> list[Person]:

@@ -31,6 +31,7 @@ from instancehmr.data.corpora.base import (
     Converter,
     in_frame,
     intrinsics_matrix,
+    make_record,
     read_image,
 )
 from instancehmr.data.corpora.spin_npz import MPI_INF_3DHP17
@@ -99,7 +100,8 @@ class MucoJsonConverter(Converter):
         return items
 
     def convert(self, card: Card, split: str, item: dict[str, Any]) -> ImageRecord:
-        data, fmt, height, width = read_image(Path(item["image"]))
+        image = read_image(Path(item["image"]))
+        height, width = image.height, image.width
         where = f"{item['annotations_file']}: image {item['file_name']}"
         try:
             intrinsics = intrinsics_matrix(item["f"], item["c"])
@@ -126,14 +128,4 @@ class MucoJsonConverter(Converter):
                     MUCO21, kp2d, vis, keypoints_3d=kp3d, box=np.array([x, y, x + w, y + h])
                 )
             )
-        return ImageRecord(
-            sample_id=f"{card.name}/{split}/{item['file_name']}",
-            corpus=card.name,
-            split=split,
-            image=data,
-            image_format=fmt,
-            height=height,
-            width=width,
-            persons=persons,
-            intrinsics=intrinsics,
-        )
+        return make_record(card, split, item["file_name"], image, persons, intrinsics)

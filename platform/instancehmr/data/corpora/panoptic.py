@@ -34,14 +34,14 @@ import numpy as np
 
 from instancehmr.body.joint_sets import PANOPTIC19
 from instancehmr.data.cards import Card
-from instancehmr.data.corpora.base import ConversionError, Converter, in_frame, read_image
-from instancehmr.data.schema import (
-    VIS_OUT_OF_FRAME,
-    VIS_UNLABELLED,
-    VIS_VISIBLE,
-    ImageRecord,
-    Person,
+from instancehmr.data.corpora.base import (
+    ConversionError,
+    Converter,
+    frame_visibility,
+    make_record,
+    read_image,
 )
+from instancehmr.data.schema import VIS_VISIBLE, ImageRecord, Person
 
 MIN_CONFIDENCE = 0.1
 POSE_FOLDER = "hdPose3d_stage1_coco19"
@@ -102,7 +102,7 @@ class PanopticConverter(Converter):
         return items
 
     def convert(self, card: Card, split: str, item: dict[str, Any]) -> ImageRecord:
-        data, fmt, height, width = read_image(Path(item["image"]))
+        image = read_image(Path(item["image"]))
         K, dist, R, t = item["K"], item["dist"], item["R"], item["t"]
         persons = []
         for joints in _bodies(Path(item["body"])):
@@ -113,8 +113,7 @@ class PanopticConverter(Converter):
             if front.any():
                 projected, _ = cv2.projectPoints(cam[front], np.zeros(3), np.zeros(3), K, dist)
                 uv[front] = projected[:, 0]
-            vis = np.where(in_frame(uv, height, width), VIS_VISIBLE, VIS_OUT_OF_FRAME)
-            vis[~front] = VIS_UNLABELLED
+            vis = frame_visibility(uv, front, image.height, image.width)
             if not (vis == VIS_VISIBLE).any():
                 continue
             persons.append(
@@ -126,17 +125,8 @@ class PanopticConverter(Converter):
                     keypoints_3d_valid=labelled,
                 )
             )
-        return ImageRecord(
-            sample_id=f"{card.name}/{split}/{item['sequence']}/{item['camera']}/{item['frame']:08d}",
-            corpus=card.name,
-            split=split,
-            image=data,
-            image_format=fmt,
-            height=height,
-            width=width,
-            persons=persons,
-            intrinsics=K,
-        )
+        source_id = f"{item['sequence']}/{item['camera']}/{item['frame']:08d}"
+        return make_record(card, split, source_id, image, persons, K)
 
 
 def _names(card: Card, option: str) -> list[str]:

@@ -42,14 +42,14 @@ import torch
 from instancehmr.body.joint_sets import SMPL
 from instancehmr.body.safe_pickle import load_pickle
 from instancehmr.data.cards import Card
-from instancehmr.data.corpora.base import ConversionError, Converter, in_frame, read_image
-from instancehmr.data.schema import (
-    VIS_OUT_OF_FRAME,
-    VIS_UNLABELLED,
-    VIS_VISIBLE,
-    ImageRecord,
-    Person,
+from instancehmr.data.corpora.base import (
+    ConversionError,
+    Converter,
+    frame_visibility,
+    make_record,
+    read_image,
 )
+from instancehmr.data.schema import ImageRecord, Person
 
 #: 3DPW-PC, the person-occluded frames (release ranges, half-open, image frame numbers).
 PC_RANGES = {
@@ -111,7 +111,7 @@ class Pw3dConverter(Converter):
         return items
 
     def convert(self, card: Card, split: str, item: dict[str, Any]) -> ImageRecord:
-        data, fmt, height, width = read_image(Path(item["image"]))
+        image = read_image(Path(item["image"]))
         cam, K = item["cam_pose"], item["intrinsics"]
         people = item["people"]
         values = [cam, K, *(p[k] for p in people for k in ("pose", "betas", "joints"))]
@@ -124,7 +124,7 @@ class Pw3dConverter(Converter):
         persons = []
         for person, pose in zip(people, poses, strict=True):
             joints = person["joints"] @ rotation.T + translation  # (24, 3) camera frame
-            kp2d, vis = project(joints, K, height, width)
+            kp2d, vis = project(joints, K, image.height, image.width)
             persons.append(
                 Person.from_joint_set(
                     SMPL,
@@ -138,17 +138,8 @@ class Pw3dConverter(Converter):
                     gender=person["gender"],
                 )
             )
-        return ImageRecord(
-            sample_id=f"{card.name}/{split}/{item['sequence']}/{item['frame']:05d}",
-            corpus=card.name,
-            split=split,
-            image=data,
-            image_format=fmt,
-            height=height,
-            width=width,
-            persons=persons,
-            intrinsics=K,
-        )
+        source_id = f"{item['sequence']}/{item['frame']:05d}"
+        return make_record(card, split, source_id, image, persons, K)
 
 
 def project(
@@ -158,9 +149,7 @@ def project(
     front = joints[:, 2] > 0
     uvw = joints @ K.T
     uv = np.where(front[:, None], uvw[:, :2] / np.where(front, uvw[:, 2], 1.0)[:, None], 0.0)
-    vis = np.where(in_frame(uv, height, width), VIS_VISIBLE, VIS_OUT_OF_FRAME)
-    vis[~front] = VIS_UNLABELLED
-    return uv, vis
+    return uv, frame_visibility(uv, front, height, width)
 
 
 def _find(card: Card, split: str, folder: Path, name: str) -> Path:

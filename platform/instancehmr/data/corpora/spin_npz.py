@@ -40,17 +40,12 @@ from instancehmr.data.cards import Card
 from instancehmr.data.corpora.base import (
     ConversionError,
     Converter,
-    in_frame,
+    frame_visibility,
     intrinsics_matrix,
+    make_record,
     read_image,
 )
-from instancehmr.data.schema import (
-    VIS_OUT_OF_FRAME,
-    VIS_UNLABELLED,
-    VIS_VISIBLE,
-    ImageRecord,
-    Person,
-)
+from instancehmr.data.schema import ImageRecord, Person
 
 #: MPI-INF-3DHP's 17 test joints (also mmpose's training order: the 28 annotated joints
 #: [7, 5, 14, 15, 16, 9, 10, 11, 23, 24, 25, 18, 19, 20, 4, 3, 6]). They are Human3.6M-17's
@@ -115,7 +110,7 @@ class SpinNpzConverter(Converter):
         return items
 
     def convert(self, card: Card, split: str, item: dict[str, Any]) -> ImageRecord:
-        data, fmt, height, width = read_image(Path(item["image"]))
+        image = read_image(Path(item["image"]))
         layout = LAYOUTS[item["layout"]]
         persons = []
         for i, row in enumerate(item["rows"]):
@@ -130,8 +125,7 @@ class SpinNpzConverter(Converter):
                     f"{item['annotations']}: row {row} ({item['imgname']}): non-finite joints"
                 )
             xy = np.where(labelled[:, None], part[:, :2], 0.0)
-            vis = np.where(in_frame(xy, height, width), VIS_VISIBLE, VIS_OUT_OF_FRAME)
-            vis[~labelled] = VIS_UNLABELLED
+            vis = frame_visibility(xy, labelled, image.height, image.width)
             smpl = {}
             if "pose" in item:
                 pose, shape = item["pose"][i], item["shape"][i][:10]
@@ -150,17 +144,7 @@ class SpinNpzConverter(Converter):
                     **smpl,
                 )
             )
-        return ImageRecord(
-            sample_id=f"{card.name}/{split}/{item['imgname']}",
-            corpus=card.name,
-            split=split,
-            image=data,
-            image_format=fmt,
-            height=height,
-            width=width,
-            persons=persons,
-            intrinsics=item["intrinsics"],
-        )
+        return make_record(card, split, item["imgname"], image, persons, item["intrinsics"])
 
 
 def _layout(card: Card) -> JointSet:

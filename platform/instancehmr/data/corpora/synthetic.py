@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 from instancehmr.body.smpl import BodyModel
 from instancehmr.config import BodyConfig
 from instancehmr.data.cards import Card
-from instancehmr.data.corpora.base import ConversionError, Converter
+from instancehmr.data.corpora.base import ConversionError, Converter, EncodedImage, make_record
 from instancehmr.data.schema import ImageRecord
 from instancehmr.data.synthetic.labels import face_parts, label_people
 from instancehmr.data.synthetic.scene import CrowdGenerator, occlusion_amount
@@ -118,17 +118,15 @@ class SyntheticCrowd(Converter):
         scene = generator.sample(rng, options.image_size, options.max_people, options.occlusion)
         image, buffers = generator.draw(scene)
         ok, jpeg = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        sample_id = f"{card.name}/{split}/{index:06d}"
+        source_id = f"{index:06d}"
         if not ok:
-            raise ConversionError(f"{sample_id}: JPEG encoding failed")
-        return ImageRecord(
-            sample_id=sample_id,
-            corpus=card.name,
-            split=split,
-            image=jpeg.tobytes(),
-            image_format="jpeg",
-            height=options.image_size,
-            width=options.image_size,
-            persons=label_people(scene, buffers, parts),
-            intrinsics=scene.camera.intrinsics.astype(np.float32),
+            raise ConversionError(f"{card.name}/{split}/{source_id}: JPEG encoding failed")
+        size = options.image_size
+        return make_record(
+            card,
+            split,
+            source_id,
+            EncodedImage(jpeg.tobytes(), "jpeg", size, size),
+            label_people(scene, buffers, parts),
+            scene.camera.intrinsics.astype(np.float32),
         )
