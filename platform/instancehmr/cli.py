@@ -38,6 +38,18 @@ def _data_inspect(args: argparse.Namespace) -> None:
         print(f"contact sheet: {contact_sheet(args.dir, args.sheet, args.count)}")
 
 
+def _train(args: argparse.Namespace) -> None:
+    from instancehmr.config import load_config
+    from instancehmr.train.launch import train
+
+    result = train(load_config(args.experiment, args.overrides))
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if k.startswith("val/"))
+    print(
+        f"run {result.run_name} ({result.run_id}) finished in {result.seconds / 60:.1f} min: {metrics}\n"
+        f"registered model version {result.model_version}; best checkpoint {result.checkpoint_path}"
+    )
+
+
 def _bench_model(args: argparse.Namespace) -> None:
     from instancehmr.bench.model import bench_model
     from instancehmr.config import load_config
@@ -74,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     synth = body.add_parser("synth", help="write the embedded synthetic SMPL-format body")
     synth.add_argument("--out", help="output folder (default: the cache, $INSTANCEHMR_CACHE/body)")
     synth.set_defaults(func=_body_synth)
+
+    train = commands.add_parser(
+        "train", help="train an experiment with Ray Train, tracked in MLflow"
+    )
+    train.add_argument("experiment", help="experiments/NAME.yaml or a bare NAME")
+    train.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.epochs=2")
+    train.set_defaults(func=_train)
 
     data = commands.add_parser("data", help="corpora and shards").add_subparsers(
         dest="action", required=True

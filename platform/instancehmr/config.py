@@ -148,7 +148,9 @@ class ScalingConfig:
 @dataclass
 class TrackingConfig:
     tracking_uri: str | None = MISSING
+    storage_path: str = MISSING
     run_name: str | None = MISSING
+    log_every_steps: int = MISSING
     registered_model_name: str = MISSING
     log_images: bool = MISSING
 

@@ -7,7 +7,7 @@ stream the result through ``get_dataset_shard(...).iter_torch_batches``. The sam
 a local Ray and on a cluster.
 
 A sample holds the batch layout of :mod:`instancehmr.losses.objective`, padded to
-``data.max_people`` people, plus ``images`` (S, S, 3) uint8 RGB and ``sample_id``.
+``data.max_people`` people, plus ``images`` (S, S, 3) uint8 RGB.
 """
 
 from __future__ import annotations
@@ -117,7 +117,6 @@ def make_sample(
     n = max_people
     out = _empty_targets(n, map_size)
     out["images"] = image
-    out["sample_id"] = row["sample_id"]
     kept = []
     for person in persons:
         labelled = np.isin(person.keypoints_2d_vis, LABELLED_CODES)

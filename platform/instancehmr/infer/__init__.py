@@ -1,0 +1,1 @@
+"""Inference: predictor, exporters, overlay renders."""

@@ -1,0 +1,1 @@
+"""MLflow tracking: runs, metrics relayed from Ray Train workers, artifacts, the model registry."""

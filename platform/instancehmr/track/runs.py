@@ -1,0 +1,117 @@
+"""MLflow runs of the platform: where they are stored, how they start or resume, what they hold.
+
+Only the driver process writes to the tracking store (a SQLite file must have one writer);
+workers' metrics reach it through Ray (see :mod:`instancehmr.track.relay`).
+"""
+
+from __future__ import annotations
+
+import os
+import platform as _platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from instancehmr.config import config_hash, to_yaml
+
+RUN_NAME_TAG = "instancehmr.run_name"
+DEFAULT_STORE = "mlflow.db"
+
+
+def tracking_uri(cfg: DictConfig) -> str:
+    """``tracking.tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else SQLite in the working dir."""
+    return (
+        cfg.tracking.tracking_uri
+        or os.environ.get("MLFLOW_TRACKING_URI")
+        or f"sqlite:///{Path.cwd() / DEFAULT_STORE}"
+    )
+
+
+def flat_params(cfg: DictConfig) -> dict[str, str]:
+    """The resolved config as MLflow params: dotted keys, values as strings."""
+    out: dict[str, str] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{prefix}{k}.")
+        else:
+            out[prefix[:-1]] = str(node)
+
+    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    return out
+
+
+def git_commit() -> str:
+    """The working tree's commit (with ``-dirty`` for local changes), or ``unknown``."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], capture_output=True, text=True, check=True
+        ).stdout
+        return sha + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run_tags(cfg: DictConfig, manifest_hashes: dict[str, str]) -> dict[str, str]:
+    """Tags that identify what a run was made of: code, config, data, libraries."""
+    import mlflow
+    import ray
+    import smplx  # noqa: F401  (version below)
+    import torch
+
+    from instancehmr import __version__
+
+    tags = {
+        "git_commit": git_commit(),
+        "config_hash": config_hash(cfg),
+        "instancehmr_version": __version__,
+        "torch_version": torch.__version__,
+        "ray_version": ray.__version__,
+        "mlflow_version": mlflow.__version__,
+        "python_version": _platform.python_version(),
+    }
+    tags.update({f"data_manifest.{name}": h for name, h in manifest_hashes.items()})
+    return tags
+
+
+def find_run(experiment_id: str, run_name: str) -> str | None:
+    """The id of the run called ``run_name`` in the experiment, if any (newest first)."""
+    from mlflow.tracking import MlflowClient
+
+    runs = MlflowClient().search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{RUN_NAME_TAG}` = '{run_name}'",
+        max_results=1,
+        order_by=["attributes.start_time DESC"],
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def start_run(cfg: DictConfig, run_name: str, manifest_hashes: dict[str, str]):
+    """Start the MLflow run of a training run, or reopen it when ``run_name`` exists (resume).
+
+    Returns (active run, resumed flag). A new run gets the flattened config as params, the tags
+    of :func:`run_tags` and the resolved config as an artifact.
+    """
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(cfg))
+    experiment = mlflow.set_experiment(cfg.name)
+    run_id = find_run(experiment.experiment_id, run_name)
+    if run_id is not None:
+        return mlflow.start_run(run_id=run_id), True
+    run = mlflow.start_run(
+        run_name=run_name, tags={RUN_NAME_TAG: run_name, **run_tags(cfg, manifest_hashes)}
+    )
+    params = flat_params(cfg)
+    keys = sorted(params)
+    for i in range(0, len(keys), 100):  # MLflow takes at most 100 params per call
+        mlflow.log_params({k: params[k] for k in keys[i : i + 100]})
+    mlflow.log_text(to_yaml(cfg), "config.yaml")
+    return run, False

@@ -1,0 +1,194 @@
+"""``instancehmr train``: validate, make the embedded defaults, start Ray, run a TorchTrainer,
+track everything in MLflow from the driver, register the trained model.
+
+Re-running with the same ``tracking.run_name`` resumes: Ray Train restores the run from its
+storage (same name and storage path) and MLflow reopens the run of that name.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from instancehmr.data.cards import load_card
+from instancehmr.data.pipeline import mix_weights, shard_dir, training_dataset, validation_dataset
+from instancehmr.data.prepare import MANIFEST
+
+
+class ResourceError(ValueError):
+    """The cluster cannot give the run what its config asks for."""
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    run_name: str
+    checkpoint_path: str
+    metrics: dict
+    model_version: str | None
+    seconds: float
+
+
+def ensure_data(cfg: DictConfig) -> dict[str, str]:
+    """Shards of every corpus the run reads; the synthetic corpus is prepared when missing, a
+    real one is an error naming the command. Returns {corpus: manifest content hash}."""
+    import json
+
+    from instancehmr.data.prepare import prepare
+
+    cards = {card.path: card for card, _ in mix_weights(cfg)}
+    val = load_card(cfg.data.val_card)
+    cards.setdefault(val.path, val)
+    hashes = {}
+    for card in cards.values():
+        manifest = Path(cfg.data.shards_dir) / card.name / MANIFEST
+        if not manifest.is_file():
+            if card.format != "synthetic_crowd":
+                raise FileNotFoundError(
+                    f"{manifest}: {card.name} is not prepared; run `instancehmr data prepare {card.path} "
+                    f"--out {cfg.data.shards_dir}`"
+                )
+            prepare([card.path], cfg.data.shards_dir)
+        hashes[card.name] = json.loads(manifest.read_text())["content_hash"]
+    return hashes
+
+
+def check_resources(cfg: DictConfig) -> None:
+    """Fail now, with the numbers, when the cluster has too few CPUs or GPUs (not hang)."""
+    import ray
+
+    have = ray.cluster_resources()
+    s = cfg.scaling
+    need_cpu = s.num_workers * s.cpus_per_worker + (1 if s.data_cpus > 0 else 0)
+    if have.get("CPU", 0) < need_cpu:
+        raise ResourceError(
+            f"scaling: {s.num_workers} workers x {s.cpus_per_worker} CPUs + 1 for data need {need_cpu:g} CPUs; "
+            f"the cluster has {have.get('CPU', 0):g}"
+        )
+    if s.use_gpu and have.get("GPU", 0) < s.num_workers:
+        raise ResourceError(
+            f"scaling.use_gpu: {s.num_workers} workers need {s.num_workers} GPUs; the cluster has {have.get('GPU', 0):g}"
+        )
+
+
+def steps_per_epoch(cfg: DictConfig) -> int:
+    """Optimizer steps per epoch: the mixed stream's length (it stops with the corpus that runs
+    out first relative to its weight) over the global batch."""
+    import pyarrow.parquet as pq
+
+    corpora = mix_weights(cfg)
+    total = sum(w for _, w in corpora)
+    rows = []
+    for card, weight in corpora:
+        files = shard_dir(cfg.data.shards_dir, card, "train").glob("part-*.parquet")
+        rows.append(sum(pq.ParquetFile(f).metadata.num_rows for f in files) / (weight / total))
+    return max(1, int(min(rows)) // cfg.train.batch_size)
+
+
+def register_model(cfg: DictConfig, run_id: str, checkpoint_dir: str) -> str:
+    """Log the checkpoint's model with a signature to the run and register it; the first
+    registered version gets the alias ``champion``. Returns the version."""
+    import mlflow
+    import numpy as np
+    import torch
+    from mlflow.models import infer_signature
+    from mlflow.tracking import MlflowClient
+
+    from instancehmr.model import build_model
+    from instancehmr.train.checkpoint import load_model_state, load_training_state
+
+    model = build_model(cfg)
+    load_model_state(model, load_training_state(checkpoint_dir), checkpoint_dir)
+    model.eval()
+    example = np.zeros((1, 3, cfg.model.input_size, cfg.model.input_size), np.float32)
+    with torch.no_grad():
+        outputs = {k: v.numpy() for k, v in model(torch.from_numpy(example)).items()}
+    name = cfg.tracking.registered_model_name
+    info = mlflow.pytorch.log_model(
+        model,
+        name="model",
+        signature=infer_signature(example, outputs),
+        registered_model_name=name,
+        run_id=run_id,
+        serialization_format="pickle",  # the module itself, not a traced graph: decoding needs it
+    )
+    mlflow.log_artifact(
+        str(Path(checkpoint_dir) / "training_state.pt"), artifact_path="checkpoint", run_id=run_id
+    )
+    client = MlflowClient()
+    version = str(info.registered_model_version)
+    if "champion" not in client.get_registered_model(name).aliases:
+        client.set_registered_model_alias(name, "champion", version)
+    return version
+
+
+def train(cfg: DictConfig) -> TrainResult:
+    """Run the experiment ``cfg`` (already validated) and return where everything went."""
+    import mlflow
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.util.queue import Queue
+
+    from instancehmr.body.synthetic import ensure_synthetic_body
+    from instancehmr.runtime import init_ray
+    from instancehmr.track.relay import DriverLogger, MetricsRelay
+    from instancehmr.track.runs import start_run
+    from instancehmr.train.loop import train_loop_per_worker
+
+    started = time.monotonic()
+    if cfg.body.model_path is None:
+        ensure_synthetic_body()
+    init_ray()
+    check_resources(cfg)
+    hashes = ensure_data(cfg)
+    run_name = cfg.tracking.run_name or f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    steps = steps_per_epoch(cfg)
+    storage = (
+        str(Path(cfg.tracking.storage_path).resolve())
+        if "://" not in cfg.tracking.storage_path
+        else cfg.tracking.storage_path
+    )
+    run, resumed = start_run(cfg, run_name, hashes)
+    print(f"{'resuming' if resumed else 'starting'} run {run_name} ({run.info.run_id}): "
+          f"{cfg.train.epochs} epochs x {steps} steps, {cfg.scaling.num_workers} workers", flush=True)  # fmt: skip
+    queue = Queue()
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={
+            "config": OmegaConf.to_container(cfg, resolve=True),
+            "steps_per_epoch": steps,
+        },
+        torch_config=TorchConfig(backend="nccl" if cfg.scaling.use_gpu else "gloo"),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=cfg.scaling.num_workers,
+            use_gpu=cfg.scaling.use_gpu,
+            resources_per_worker={"CPU": cfg.scaling.cpus_per_worker},
+        ),
+        run_config=ray.train.RunConfig(
+            name=run_name,
+            storage_path=storage,
+            checkpoint_config=ray.train.CheckpointConfig(
+                num_to_keep=2, checkpoint_score_attribute="val/mpjpe", checkpoint_score_order="min"
+            ),
+            failure_config=ray.train.FailureConfig(max_failures=3),
+            callbacks=[MetricsRelay(queue)],
+        ),
+        datasets={"train": training_dataset(cfg), "val": validation_dataset(cfg)},
+        dataset_config=ray.train.DataConfig(datasets_to_split=["train"]),
+    )
+    try:
+        with DriverLogger(queue, run.info.run_id, cfg.train.epochs * steps) as logger:
+            result = trainer.fit()
+        best = min(result.best_checkpoints, key=lambda c: c[1].get("val/mpjpe", float("inf")))[0]
+        with best.as_directory() as directory:
+            version = register_model(cfg, run.info.run_id, directory)
+        mlflow.set_tag("best_checkpoint", best.path)
+    finally:
+        mlflow.end_run()
+    metrics = logger.latest or dict(result.metrics or {})
+    return TrainResult(
+        run.info.run_id, run_name, best.path, metrics, version, time.monotonic() - started
+    )

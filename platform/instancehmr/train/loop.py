@@ -1,0 +1,244 @@
+"""The per-worker training loop that Ray Train runs on every worker (DDP over gloo or NCCL).
+
+Each epoch streams this worker's share of the mixed training data, optimises the weighted
+objective, reports training metrics every ``tracking.log_every_steps`` steps and, at the end
+of the epoch, a checkpoint with rank 0's validation metrics and a picture of predicted meshes.
+A non-finite loss skips the step on every worker (the decision is all-reduced so DDP stays in
+step), is counted, and stops the run after ``train.max_nonfinite_steps`` in a row.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.distributed as dist
+from omegaconf import OmegaConf
+
+from instancehmr.body.prior import GaussianMixturePrior
+from instancehmr.body.smpl import BodyModel
+from instancehmr.config import to_yaml
+from instancehmr.eval.validation import to_model_input, validate
+from instancehmr.infer.overlay import draw_meshes
+from instancehmr.losses.objective import TERMS, WeightedObjective
+from instancehmr.model import build_model
+from instancehmr.model.decode import decode_people
+from instancehmr.track.relay import PICTURE
+from instancehmr.train.checkpoint import load_model_state, load_training_state, save_training_state
+
+PICTURE_IMAGES = 4
+
+
+class NonFiniteLossError(RuntimeError):
+    """Too many non-finite losses in a row: the run stops rather than train on garbage."""
+
+
+def build_optimizer(optim_cfg, parameters) -> torch.optim.Optimizer:
+    """Adam or AdamW with the config's learning rate, betas and weight decay."""
+    cls = torch.optim.Adam if optim_cfg.name == "adam" else torch.optim.AdamW
+    return cls(
+        parameters,
+        lr=optim_cfg.lr,
+        betas=tuple(optim_cfg.betas),
+        weight_decay=optim_cfg.weight_decay,
+    )
+
+
+def build_scheduler(optim_cfg, optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-epoch schedule: constant (paper) or step decay at ``milestones`` (release)."""
+    milestones = list(optim_cfg.milestones) if optim_cfg.schedule == "step" else []
+    return torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=milestones, gamma=optim_cfg.gamma
+    )
+
+
+def build_prior(body_cfg) -> GaussianMixturePrior:
+    if body_cfg.prior_path:
+        return GaussianMixturePrior.from_file(body_cfg.prior_path)
+    return GaussianMixturePrior.from_joint_limits()
+
+
+def _all_finite(value: torch.Tensor) -> bool:
+    flag = torch.tensor([1.0 if torch.isfinite(value) else 0.0])
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
+def _picture(model, body, batches, cfg, device) -> np.ndarray:
+    """Predicted meshes over the first validation images, side by side, (S, k*S, 3) uint8."""
+    batch = next(iter(batches))
+    images = torch.as_tensor(batch["images"][:PICTURE_IMAGES])
+    with torch.no_grad():
+        out = model(to_model_input(images.to(device)))
+    people = decode_people(
+        out, body, cfg.model.input_size, None, cfg.model.pose_representation,
+        cfg.decode.nms_kernel, cfg.decode.max_people, cfg.decode.center_threshold,
+    )  # fmt: skip
+    tiles = []
+    for i, image in enumerate(images.numpy()):
+        mine = (people.batch_index == i).cpu().numpy()
+        tiles.append(
+            draw_meshes(
+                image,
+                people.vertices[mine].cpu().numpy(),
+                people.camera[mine].cpu().numpy(),
+                body.faces,
+            )
+        )
+    return np.concatenate(tiles, axis=1)
+
+
+def _validate(model, body, val_shard, cfg, batch_size: int, device) -> dict[str, float]:
+    batches = val_shard.iter_batches(batch_size=batch_size)
+    return validate(model, body, batches, cfg.model.pose_representation, device)
+
+
+def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
+    """Ray Train entry point. ``loop_config``: ``config`` (the resolved experiment as a dict)
+    and ``steps_per_epoch`` (equal on every worker)."""
+    import ray.train
+    import ray.train.torch
+
+    cfg = OmegaConf.create(loop_config["config"])
+    steps_per_epoch = int(loop_config["steps_per_epoch"])
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    torch.manual_seed(cfg.train.seed)
+    device = ray.train.torch.get_device()
+    use_amp = bool(cfg.train.mixed_precision and device.type == "cuda")
+
+    body = BodyModel.from_config(cfg.body).to(device)
+    objective = WeightedObjective(
+        cfg.loss, body, build_prior(cfg.body), cfg.model.input_size, cfg.model.pose_representation
+    ).to(device)
+    core = build_model(cfg)
+    model = ray.train.torch.prepare_model(core)
+    optimizer = build_optimizer(cfg.optim, model.parameters())
+    scheduler = build_scheduler(cfg.optim, optimizer)
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
+    projectors = (core.center_projector, core.joint_projector) if cfg.loss.contrastive else None
+
+    start_epoch, step = 0, 0
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as directory:
+            state = load_training_state(directory, map_location=device)
+        load_model_state(core, state, "resume checkpoint")
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
+
+    train_shard = ray.train.get_dataset_shard("train")
+    val_shard = ray.train.get_dataset_shard("val")
+    per_worker = cfg.train.batch_size // world
+    log_every = cfg.tracking.log_every_steps
+    nonfinite_in_row, skipped = 0, 0
+
+    if checkpoint is None:  # the untrained model's validation metrics, at step 0
+        metrics = {"step": 0, "epoch": -1}
+        if rank == 0:
+            metrics.update(_validate(core, body, val_shard, cfg, per_worker, device))
+        ray.train.report(metrics)
+
+    for epoch in range(start_epoch, cfg.train.epochs):
+        model.train()
+        sums: dict[str, float] = defaultdict(float)
+        count, waited, busy = 0, 0.0, 0.0
+        interval_start = time.perf_counter()
+        batches = train_shard.iter_torch_batches(
+            batch_size=per_worker, drop_last=True, device=device
+        )
+        ready = time.perf_counter()
+        for i, batch in enumerate(batches):
+            if i >= steps_per_epoch:
+                break
+            fetched = time.perf_counter()
+            waited += fetched - ready
+            with torch.autocast(device.type, enabled=use_amp):
+                outputs = model(to_model_input(batch["images"]))
+                terms = objective(outputs, batch, projectors)
+            if not _all_finite(terms["total"]):
+                optimizer.zero_grad(set_to_none=True)
+                nonfinite_in_row += 1
+                skipped += 1
+                if nonfinite_in_row >= cfg.train.max_nonfinite_steps:
+                    raise NonFiniteLossError(
+                        f"{nonfinite_in_row} non-finite losses in a row at step {step} "
+                        f"(train.max_nonfinite_steps={cfg.train.max_nonfinite_steps})"
+                    )
+                ready = time.perf_counter()
+                continue
+            nonfinite_in_row = 0
+            scaler.scale(terms["total"]).backward()
+            if cfg.train.grad_clip_norm:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            count += 1
+            for t in (*TERMS, "total"):
+                sums[t] += float(terms[t].detach())
+            ready = time.perf_counter()
+            busy += ready - fetched
+            if step % log_every == 0:
+                elapsed = ready - interval_start
+                metrics = {f"train/{t}": v / count for t, v in sums.items()}
+                metrics.update(
+                    {
+                        "step": step,
+                        "epoch": epoch,
+                        "train/lr": optimizer.param_groups[0]["lr"],
+                        "train/images_per_s": count * per_worker * world / elapsed,
+                        "train/data_wait_share": waited / max(waited + busy, 1e-9),
+                        "train/skipped_steps": skipped,
+                    }
+                )
+                ray.train.report(metrics)
+                sums, count, waited, busy = defaultdict(float), 0, 0.0, 0.0
+                interval_start = time.perf_counter()
+        scheduler.step()
+
+        metrics = {"step": step, "epoch": epoch, "train/skipped_steps": skipped}
+        with tempfile.TemporaryDirectory() as directory:
+            if rank == 0:
+                metrics.update(
+                    validate(
+                        core,
+                        body,
+                        val_shard.iter_batches(batch_size=per_worker),
+                        cfg.model.pose_representation,
+                        device,
+                    )
+                )
+                picture = _picture(
+                    core, body, val_shard.iter_batches(batch_size=PICTURE_IMAGES), cfg, device
+                )
+                cv2.imwrite(
+                    str(Path(directory) / PICTURE), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
+                )
+                save_training_state(
+                    directory,
+                    {
+                        "model": core.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "scaler": scaler.state_dict(),
+                        "epoch": epoch,
+                        "step": step,
+                        "config": to_yaml(cfg),
+                    },
+                )
+            ray.train.report(
+                metrics,
+                checkpoint=ray.train.Checkpoint.from_directory(directory) if rank == 0 else None,
+            )
