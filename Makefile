@@ -16,9 +16,7 @@ $(BIN)/instancehmr: pyproject.toml
 install: $(BIN)/instancehmr
 
 quickstart: install
-	$(BIN)/instancehmr body synth
-	$(BIN)/instancehmr config show quickstart
-	$(BIN)/instancehmr bench model quickstart
+	$(BIN)/instancehmr train quickstart
 
 lint: install
 	$(BIN)/ruff check .

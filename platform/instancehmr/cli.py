@@ -66,6 +66,14 @@ def _bench_data(args: argparse.Namespace) -> None:
     print(bench_data(cfg, images=args.images).table())
 
 
+def _bench_train(args: argparse.Namespace) -> None:
+    from instancehmr.bench.train import bench_train
+    from instancehmr.config import load_config
+
+    cfg = load_config(args.experiment, args.overrides)
+    print(bench_train(cfg, steps=args.steps).table())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="instancehmr", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -132,6 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     data_bench.add_argument("overrides", nargs="*", help="key=value overrides")
     data_bench.add_argument("--images", type=int, default=256)
     data_bench.set_defaults(func=_bench_data)
+    train_bench = bench.add_parser(
+        "train", help="step time through Ray Train vs a plain PyTorch loop"
+    )
+    train_bench.add_argument(
+        "experiment", nargs="?", default="quickstart", help="experiment (default: quickstart)"
+    )
+    train_bench.add_argument("overrides", nargs="*", help="key=value overrides")
+    train_bench.add_argument(
+        "--steps", type=int, default=10, help="timed steps after 3 warm-up steps"
+    )
+    train_bench.set_defaults(func=_bench_train)
     return parser
 
 

@@ -128,6 +128,7 @@ def register_model(cfg: DictConfig, run_id: str, checkpoint_dir: str) -> str:
 def train(cfg: DictConfig) -> TrainResult:
     """Run the experiment ``cfg`` (already validated) and return where everything went."""
     import mlflow
+    import ray.data
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.util.queue import Queue
@@ -155,6 +156,8 @@ def train(cfg: DictConfig) -> TrainResult:
     print(f"{'resuming' if resumed else 'starting'} run {run_name} ({run.info.run_id}): "
           f"{cfg.train.epochs} epochs x {steps} steps, {cfg.scaling.num_workers} workers", flush=True)  # fmt: skip
     queue = Queue()
+    # The driver prints one progress line per report; Ray Data's bars would flood the log.
+    ray.data.DataContext.get_current().enable_progress_bars = False
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
