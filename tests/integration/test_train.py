@@ -75,9 +75,14 @@ def test_two_workers_train_track_and_register(workdir):
     assert steps == sorted(set(steps)) == list(range(2, 17, 2))  # 8 steps per epoch, 2 epochs
     assert history(result.run_id, "val/mpjpe") == [0, 8, 16]  # untrained, then each epoch
     artifacts = [a.path for a in client.list_artifacts(result.run_id)]
-    assert {"config.yaml", "checkpoint", "model", "pictures"} <= set(artifacts)
+    assert {"config.yaml", "checkpoint", "pictures"} <= set(artifacts)
     version = client.get_model_version_by_alias("instancehmr", "champion")
-    assert version.run_id == result.run_id and result.model_version == version.version
+    assert version.run_id == result.run_id and result.model_version == str(version.version)
+    import mlflow.pytorch
+    import torch
+
+    model = mlflow.pytorch.load_model("models:/instancehmr@champion")
+    assert model(torch.zeros(1, 3, 64, 64))["param_map"].shape == (1, 82, 8, 8)
 
     # Re-running the same command resumes the finished run: same MLflow run, nothing retrained.
     again = train(tiny(workdir, "two-workers"))
@@ -117,7 +122,13 @@ def test_asking_for_more_than_the_cluster_has_fails_fast(workdir):
 
     with pytest.raises(ResourceError, match="need 9 CPUs; the cluster has 2"):
         check_resources(
-            tiny(workdir, "too-big", "scaling.num_workers=8", "scaling.cpus_per_worker=1")
+            tiny(
+                workdir,
+                "big",
+                "scaling.num_workers=8",
+                "scaling.cpus_per_worker=1",
+                "train.batch_size=16",
+            )
         )
     with pytest.raises(ResourceError, match="need 2 GPUs; the cluster has 0"):
         check_resources(tiny(workdir, "gpu", "scaling.use_gpu=true"))
