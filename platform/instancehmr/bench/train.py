@@ -87,13 +87,14 @@ def _ray_worker(loop_config: dict) -> None:
     shard = ray.train.get_dataset_shard("train")
     batches = shard.iter_torch_batches(batch_size=cfg.train.batch_size, drop_last=True)
     times = timed_steps(cfg, batches, model=ray.train.torch.prepare_model)
-    ray.train.report({"median_step_s": statistics.median(times)})
+    loop_config["results"].put(statistics.median(times))
 
 
 def bench_train(cfg: DictConfig, steps: int = 10) -> TrainBench:
     """Median step times of the plain loop (with and without L_cont) and of Ray Train."""
     import ray.train
     from ray.train.torch import TorchTrainer
+    from ray.util.queue import Queue
 
     from instancehmr.data.pipeline import training_dataset
     from instancehmr.runtime import init_ray
@@ -115,11 +116,16 @@ def bench_train(cfg: DictConfig, steps: int = 10) -> TrainBench:
     without = plain(OmegaConf.merge(cfg, {"loss": {"contrastive": False}}))
     trainer = TorchTrainer(
         _ray_worker,
-        train_loop_config={"config": OmegaConf.to_container(cfg, resolve=True), "threads": threads},
+        train_loop_config={
+            "config": OmegaConf.to_container(cfg, resolve=True),
+            "threads": threads,
+            "results": (results := Queue()),
+        },
         scaling_config=ray.train.ScalingConfig(
             num_workers=1, resources_per_worker={"CPU": threads}
         ),
         datasets={"train": data},
     )
-    ray_step = trainer.fit().metrics["median_step_s"]
+    trainer.fit()
+    ray_step = results.get(timeout=60)
     return TrainBench(batch, threads, steps, with_cont * 1e3, without * 1e3, ray_step * 1e3)
