@@ -105,7 +105,7 @@ def start_run(cfg: DictConfig, run_name: str, manifest_hashes: dict[str, str]):
     experiment = mlflow.set_experiment(cfg.name)
     run_id = find_run(experiment.experiment_id, run_name)
     if run_id is not None:
-        return mlflow.start_run(run_id=run_id), True
+        return mlflow.start_run(run_id=run_id, log_system_metrics=True), True
     run = mlflow.start_run(
         run_name=run_name, tags={RUN_NAME_TAG: run_name, **run_tags(cfg, manifest_hashes)}
     )

@@ -64,11 +64,30 @@ def build_prior(body_cfg) -> GaussianMixturePrior:
     return GaussianMixturePrior.from_joint_limits()
 
 
-def _all_finite(value: torch.Tensor) -> bool:
-    flag = torch.tensor([1.0 if torch.isfinite(value) else 0.0])
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-    return bool(flag.item())
+class NonFiniteGuard:
+    """Skips steps whose loss is NaN or infinite on any worker (all-reduced, so every DDP rank
+    skips together), counts them, and raises after ``max_in_row`` in a row."""
+
+    def __init__(self, max_in_row: int) -> None:
+        self.max_in_row = max_in_row
+        self.in_row = 0
+        self.skipped = 0
+
+    def should_skip(self, loss: torch.Tensor, step: int) -> bool:
+        flag = torch.tensor([1.0 if torch.isfinite(loss) else 0.0])
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        if flag.item() == 1.0:
+            self.in_row = 0
+            return False
+        self.in_row += 1
+        self.skipped += 1
+        if self.in_row >= self.max_in_row:
+            raise NonFiniteLossError(
+                f"{self.in_row} non-finite losses in a row at step {step} "
+                f"(train.max_nonfinite_steps={self.max_in_row})"
+            )
+        return True
 
 
 def _picture(model, body, batches, cfg, device) -> np.ndarray:
@@ -140,7 +159,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     val_shard = ray.train.get_dataset_shard("val")
     per_worker = cfg.train.batch_size // world
     log_every = cfg.tracking.log_every_steps
-    nonfinite_in_row, skipped = 0, 0
+    guard = NonFiniteGuard(cfg.train.max_nonfinite_steps)
 
     if checkpoint is None:  # the untrained model's validation metrics, at step 0
         metrics = {"step": 0, "epoch": -1}
@@ -165,18 +184,10 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             with torch.autocast(device.type, enabled=use_amp):
                 outputs = model(to_model_input(batch["images"]))
                 terms = objective(outputs, batch, projectors)
-            if not _all_finite(terms["total"]):
+            if guard.should_skip(terms["total"], step):
                 optimizer.zero_grad(set_to_none=True)
-                nonfinite_in_row += 1
-                skipped += 1
-                if nonfinite_in_row >= cfg.train.max_nonfinite_steps:
-                    raise NonFiniteLossError(
-                        f"{nonfinite_in_row} non-finite losses in a row at step {step} "
-                        f"(train.max_nonfinite_steps={cfg.train.max_nonfinite_steps})"
-                    )
                 ready = time.perf_counter()
                 continue
-            nonfinite_in_row = 0
             scaler.scale(terms["total"]).backward()
             if cfg.train.grad_clip_norm:
                 scaler.unscale_(optimizer)
@@ -200,7 +211,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                         "train/lr": optimizer.param_groups[0]["lr"],
                         "train/images_per_s": count * per_worker * world / elapsed,
                         "train/data_wait_share": waited / max(waited + busy, 1e-9),
-                        "train/skipped_steps": skipped,
+                        "train/skipped_steps": guard.skipped,
                     }
                 )
                 ray.train.report(metrics)
@@ -208,7 +219,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                 interval_start = time.perf_counter()
         scheduler.step()
 
-        metrics = {"step": step, "epoch": epoch, "train/skipped_steps": skipped}
+        metrics = {"step": step, "epoch": epoch, "train/skipped_steps": guard.skipped}
         with tempfile.TemporaryDirectory() as directory:
             if rank == 0:
                 metrics.update(

@@ -58,3 +58,19 @@ def test_step_schedule_decays_at_milestones(tiny_cfg):
         lrs.append(opt.param_groups[0]["lr"])
         sched.step()
     assert lrs == pytest.approx([1e-3, 1e-4, 1e-5])
+
+
+def test_non_finite_losses_are_skipped_counted_and_stop_the_run():
+    from instancehmr.train.loop import NonFiniteGuard, NonFiniteLossError
+
+    guard = NonFiniteGuard(max_in_row=3)
+    assert not guard.should_skip(torch.tensor(1.0), 0)
+    assert guard.should_skip(torch.tensor(float("nan")), 1)
+    assert guard.should_skip(torch.tensor(float("inf")), 2)
+    assert not guard.should_skip(torch.tensor(2.0), 3)  # a finite loss resets the run of failures
+    assert guard.should_skip(torch.tensor(float("nan")), 4) and guard.should_skip(
+        torch.tensor(float("nan")), 5
+    )
+    with pytest.raises(NonFiniteLossError, match="3 non-finite losses in a row at step 6"):
+        guard.should_skip(torch.tensor(float("-inf")), 6)
+    assert guard.skipped == 5
