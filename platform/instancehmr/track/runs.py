@@ -106,9 +106,8 @@ def start_run(cfg: DictConfig, run_name: str, manifest_hashes: dict[str, str]):
     run_id = find_run(experiment.experiment_id, run_name)
     if run_id is not None:
         return mlflow.start_run(run_id=run_id, log_system_metrics=True), True
-    run = mlflow.start_run(
-        run_name=run_name, tags={RUN_NAME_TAG: run_name, **run_tags(cfg, manifest_hashes)}
-    )
+    tags = {RUN_NAME_TAG: run_name, **run_tags(cfg, manifest_hashes)}
+    run = mlflow.start_run(run_name=run_name, tags=tags, log_system_metrics=True)
     params = flat_params(cfg)
     keys = sorted(params)
     for i in range(0, len(keys), 100):  # MLflow takes at most 100 params per call
