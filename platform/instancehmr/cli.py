@@ -50,6 +50,12 @@ def _train(args: argparse.Namespace) -> None:
     )
 
 
+def _eval(args: argparse.Namespace) -> None:
+    from instancehmr.eval.run import evaluate
+
+    print(evaluate(args.model, args.benchmarks, args.protocol, args.out))
+
+
 def _bench_model(args: argparse.Namespace) -> None:
     from instancehmr.bench.model import bench_model
     from instancehmr.config import load_config
@@ -101,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("experiment", help="experiments/NAME.yaml or a bare NAME")
     train.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.epochs=2")
     train.set_defaults(func=_train)
+
+    ev = commands.add_parser("eval", help="evaluate a model on benchmarks under both protocols")
+    ev.add_argument("model", help="checkpoint path, MLflow run id or models:/NAME@ALIAS")
+    ev.add_argument("benchmarks", nargs="+", help="benchmarks, e.g. synthetic")
+    ev.add_argument(
+        "--protocol",
+        nargs="+",
+        default=["gt-centers", "detected"],
+        choices=["gt-centers", "detected"],
+    )
+    ev.add_argument("--out", default="eval_results", help="where table.md / table.csv go")
+    ev.set_defaults(func=_eval)
 
     data = commands.add_parser("data", help="corpora and shards").add_subparsers(
         dest="action", required=True

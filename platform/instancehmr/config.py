@@ -314,6 +314,23 @@ def load_config(experiment: str | Path, overrides: typing.Sequence[str] = ()) ->
     return cfg
 
 
+def config_from_yaml(text: str, source: str) -> DictConfig:
+    """A resolved config saved as YAML (e.g. in a checkpoint), validated against the schema."""
+    try:
+        raw = OmegaConf.create(yaml.safe_load(text))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: not valid YAML: {err}") from None
+    cfg = _merge(OmegaConf.structured(ExperimentConfig), raw, source)
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(
+            f"{source}: config lacks keys {missing} (made by another platform version?)"
+        )
+    validate(cfg, source)
+    OmegaConf.set_readonly(cfg, True)
+    return cfg
+
+
 def _check_choice(source: str, key: str, value: str, choices: typing.Sequence[str]) -> None:
     if value not in choices:
         match = difflib.get_close_matches(value, choices, n=1)

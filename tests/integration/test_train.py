@@ -84,6 +84,23 @@ def test_two_workers_train_track_and_register(workdir):
     model = mlflow.pytorch.load_model("models:/instancehmr@champion")
     assert model(torch.zeros(1, 3, 64, 64))["param_map"].shape == (1, 82, 8, 8)
 
+    # The trained checkpoint evaluates under both protocols, logged to its run.
+    from instancehmr.eval.run import evaluate
+
+    table = evaluate(
+        f"models:/instancehmr/{version.version}", ["synthetic"], out_dir=workdir / "eval"
+    )
+    assert (
+        "| synthetic | gt-centers | all | 8 | 1.000 |" in table
+        and "| synthetic | detected | all |" in table
+    )
+    assert "occlusion:heavy" in table
+    logged = client.get_run(result.run_id).data.metrics
+    assert (
+        "eval/synthetic/gt-centers/all/mpjpe" in logged
+        and "eval/synthetic/detected/all/recall" in logged
+    )
+
     # Re-running the same command resumes the finished run: same MLflow run, nothing retrained.
     again = train(tiny(workdir, "two-workers"))
     assert again.run_id == result.run_id

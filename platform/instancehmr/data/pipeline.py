@@ -32,7 +32,7 @@ SAMPLES_PER_TASK = 16  # rows decoded, augmented and targeted per Ray Data task
 TARGET_COLUMNS = (
     "center_heatmap", "joint_heatmap", "joint_heatmap_mask", "person_mask", "centers",
     "keypoints_2d", "keypoints_2d_mask", "keypoints_3d", "keypoints_3d_mask", "pose",
-    "pose_mask", "betas", "betas_mask",
+    "pose_mask", "betas", "betas_mask", "occlusion",
 )  # fmt: skip
 
 
@@ -144,6 +144,8 @@ def make_sample(
         if person.smpl_source == "gt":
             out["betas"][i] = person.smpl_betas
             out["betas_mask"][i] = True
+        if person.occlusion is not None:
+            out["occlusion"][i] = person.occlusion
     m = out["person_mask"]
     box_wh = np.array([(p.box[2:] - p.box[:2]) * 2 / input_size for p, _, _ in kept]).reshape(-1, 2)
     out["center_heatmap"] = center_heatmap(out["centers"][m], box_wh, map_size)
@@ -168,6 +170,7 @@ def _empty_targets(n: int, map_size: int) -> dict[str, np.ndarray]:
         "pose_mask": np.zeros(n, bool),
         "betas": np.zeros((n, 10), np.float32),
         "betas_mask": np.zeros(n, bool),
+        "occlusion": np.full(n, np.nan, np.float32),
     }
 
 
