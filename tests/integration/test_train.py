@@ -1,6 +1,7 @@
 """Ray Train + MLflow end to end on a tiny model: two workers, resume, a killed worker."""
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -90,10 +91,8 @@ def test_two_workers_train_track_and_register(workdir):
     table = evaluate(
         f"models:/instancehmr/{version.version}", ["synthetic"], out_dir=workdir / "eval"
     )
-    assert (
-        "| synthetic | gt-centers | all | 8 | 1.000 |" in table
-        and "| synthetic | detected | all |" in table
-    )
+    assert re.search(r"\| synthetic \| gt-centers \| all \| \d+ \| 1\.000 \| \d", table)
+    assert "| synthetic | detected | all |" in table
     assert "occlusion:heavy" in table
     logged = client.get_run(result.run_id).data.metrics
     assert (

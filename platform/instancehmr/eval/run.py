@@ -108,10 +108,11 @@ def evaluate_benchmark(loaded: LoadedModel, benchmark: str, protocols=PROTOCOLS)
 
     card_path, split = BENCHMARKS[benchmark]
     cfg = loaded.cfg
-    card = load_card(card_path)
     val = load_card(cfg.data.val_card)
-    if val.format == card.format:  # the model's own rendering of the embedded corpus
-        card, card_path = val, str(val.path)
+    if benchmark == "synthetic" and val.format == "synthetic_crowd":
+        card, card_path = val, str(val.path)  # the model's own rendering of the embedded corpus
+    else:
+        card = load_card(card_path)
     files = sorted(shard_dir(cfg.data.shards_dir, card, split).glob("part-*.parquet"))
     if not files:
         raise FileNotFoundError(
