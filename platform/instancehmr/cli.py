@@ -80,6 +80,16 @@ def _bench_train(args: argparse.Namespace) -> None:
     print(bench_train(cfg, steps=args.steps).table())
 
 
+def _experiment_parser(group, name: str, help: str, default: str = "quickstart"):
+    """A benchmark sub-command taking an optional experiment and ``key=value`` overrides."""
+    parser = group.add_parser(name, help=help)
+    parser.add_argument(
+        "experiment", nargs="?", default=default, help=f"experiment (default: {default})"
+    )
+    parser.add_argument("overrides", nargs="*", help="key=value overrides")
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="instancehmr", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -143,28 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="speed benchmarks").add_subparsers(
         dest="action", required=True
     )
-    model = bench.add_parser("model", help="forward time and size of an experiment's network")
-    model.add_argument("experiment", nargs="?", default="base", help="experiment (default: base)")
-    model.add_argument("overrides", nargs="*", help="key=value overrides")
+    model = _experiment_parser(
+        bench, "model", "forward time and size of an experiment's network", "base"
+    )
     model.add_argument("--batch-size", type=int, default=1)
     model.add_argument("--repeats", type=int, default=5)
     model.set_defaults(func=_bench_model)
-    data_bench = bench.add_parser(
-        "data", help="images/s and memory of the data pipeline vs a plain loop"
+    data_bench = _experiment_parser(
+        bench, "data", "images/s and memory of the data pipeline vs a plain loop"
     )
-    data_bench.add_argument(
-        "experiment", nargs="?", default="quickstart", help="experiment (default: quickstart)"
-    )
-    data_bench.add_argument("overrides", nargs="*", help="key=value overrides")
     data_bench.add_argument("--images", type=int, default=256)
     data_bench.set_defaults(func=_bench_data)
-    train_bench = bench.add_parser(
-        "train", help="step time through Ray Train vs a plain PyTorch loop"
+    train_bench = _experiment_parser(
+        bench, "train", "step time through Ray Train vs a plain PyTorch loop"
     )
-    train_bench.add_argument(
-        "experiment", nargs="?", default="quickstart", help="experiment (default: quickstart)"
-    )
-    train_bench.add_argument("overrides", nargs="*", help="key=value overrides")
     train_bench.add_argument(
         "--steps", type=int, default=10, help="timed steps after 3 warm-up steps"
     )
