@@ -28,6 +28,12 @@ def pixels_to_normalized(points: torch.Tensor, size: int | float) -> torch.Tenso
     return (points + 0.5) / (size / 2) - 1
 
 
+def in_frame(points, height: int, width: int):
+    """(..., 2) pixel positions (numpy or torch) -> (...,) bool: inside an image of that size."""
+    x, y = points[..., 0], points[..., 1]
+    return (x >= -0.5) & (x < width - 0.5) & (y >= -0.5) & (y < height - 0.5)
+
+
 def letterbox(height: int, width: int, size: int) -> torch.Tensor:
     """(2, 3) affine from an original image to the square network input: scale the longer side
     to ``size`` and zero-pad the shorter one, centred."""

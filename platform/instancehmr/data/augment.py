@@ -57,6 +57,7 @@ import torch
 from instancehmr.body.joint_sets import flip_permutation
 from instancehmr.body.pose import flip_pose
 from instancehmr.data.schema import LABELLED_CODES, VIS_OUT_OF_FRAME, VIS_UNLABELLED, Person
+from instancehmr.geometry import in_frame
 
 _FLIP = flip_permutation()
 _MIRROR = np.diag([-1.0, 1.0, 1.0])
@@ -179,7 +180,7 @@ def augment_persons(persons: list[Person], aug: Augmentation, input_size: int) -
     for p in persons:
         vis = np.asarray(p.keypoints_2d_vis, dtype=np.int8).copy()
         kp = np.asarray(p.keypoints_2d, dtype=np.float64) @ affine[:, :2].T + affine[:, 2]
-        inside = ((kp >= -0.5) & (kp < input_size - 0.5)).all(axis=1)
+        inside = in_frame(kp, input_size, input_size)
         vis[np.isin(vis, LABELLED_CODES) & ~inside] = VIS_OUT_OF_FRAME
         kp[vis == VIS_UNLABELLED] = 0
         kp = kp.astype(np.asarray(p.keypoints_2d).dtype)

@@ -24,7 +24,7 @@ from instancehmr.data.augment import apply_augmentation, identity_augmentation, 
 from instancehmr.data.cards import Card, load_card
 from instancehmr.data.schema import LABELLED_CODES, VIS_OUT_OF_FRAME, persons_from_row
 from instancehmr.data.targets import body_center, center_heatmap, joint_heatmaps
-from instancehmr.geometry import normalized_to_pixels, pixels_to_normalized
+from instancehmr.geometry import in_frame, normalized_to_pixels, pixels_to_normalized
 
 NUM_HEATMAP_JOINTS = 24
 SAMPLES_PER_TASK = 16  # rows decoded, augmented and targeted per Ray Data task
@@ -121,7 +121,7 @@ def make_sample(
     for person in persons:
         labelled = np.isin(person.keypoints_2d_vis, LABELLED_CODES)
         center = body_center(person.keypoints_2d, labelled, person.box)
-        if not (-0.5 <= center[0] < input_size - 0.5 and -0.5 <= center[1] < input_size - 0.5):
+        if not in_frame(center, input_size, input_size):
             continue
         kept.append((person, labelled, center))
     out["people_dropped"] = np.int32(max(0, len(kept) - n))

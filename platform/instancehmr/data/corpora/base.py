@@ -23,6 +23,7 @@ from instancehmr.data.schema import (
     ImageRecord,
     Person,
 )
+from instancehmr.geometry import in_frame
 
 CONVERTERS: dict[str, type[Converter]] = {}
 
@@ -137,12 +138,6 @@ def make_record(
         persons=persons,
         intrinsics=intrinsics,
     )
-
-
-def in_frame(points: np.ndarray, height: int, width: int) -> np.ndarray:
-    """(..., 2) pixel positions -> (...,) bool: inside the image (pixel centres at integers)."""
-    x, y = points[..., 0], points[..., 1]
-    return (x >= -0.5) & (x < width - 0.5) & (y >= -0.5) & (y < height - 0.5)
 
 
 def intrinsics_matrix(f: np.ndarray, c: np.ndarray) -> np.ndarray:
