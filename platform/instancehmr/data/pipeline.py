@@ -22,17 +22,20 @@ import numpy as np
 from instancehmr.body.joint_sets import NUM_CANONICAL, smpl24_from_canonical
 from instancehmr.data.augment import apply_augmentation, identity_augmentation, sample_augmentation
 from instancehmr.data.cards import Card, load_card
-from instancehmr.data.schema import LABELLED_CODES, VIS_OUT_OF_FRAME, persons_from_row
+from instancehmr.data.schema import GENDERS, LABELLED_CODES, VIS_OUT_OF_FRAME, persons_from_row
 from instancehmr.data.targets import body_center, center_heatmap, joint_heatmaps
 from instancehmr.geometry import in_frame, normalized_to_pixels, pixels_to_normalized
 
 NUM_HEATMAP_JOINTS = 24
 SAMPLES_PER_TASK = 16  # rows decoded, augmented and targeted per Ray Data task
+ROWS_PER_BLOCK = 64  # rows per Ray Data block of records: the unit the corpus mix interleaves
+#: Training batches a worker keeps in its local shuffle buffer (blocks arrive in file order).
+SHUFFLE_BUFFER_BATCHES = 4
 #: Columns a sample carries besides the image; shapes for N people (see losses/objective.py).
 TARGET_COLUMNS = (
     "center_heatmap", "joint_heatmap", "joint_heatmap_mask", "person_mask", "centers",
     "keypoints_2d", "keypoints_2d_mask", "keypoints_3d", "keypoints_3d_mask", "pose",
-    "pose_mask", "betas", "betas_mask", "occlusion",
+    "pose_mask", "betas", "betas_mask", "occlusion", "gender",
 )  # fmt: skip
 
 
@@ -41,8 +44,10 @@ def shard_dir(shards_dir: str | Path, card: Card, split: str) -> Path:
     return Path(shards_dir) / card.name / split
 
 
-def read_corpus(shards_dir: str | Path, card: Card, split: str):
-    """One corpus split as a Ray Dataset of image records; a clear error if not prepared."""
+def read_corpus(shards_dir: str | Path, card: Card, split: str, shuffle_files: bool = False):
+    """One corpus split as a Ray Dataset of image records in blocks of ``ROWS_PER_BLOCK`` rows;
+    a clear error if not prepared. ``shuffle_files`` reads the shards in a fresh random order on
+    every pass (streaming, unlike a block shuffle that waits for the whole corpus)."""
     import ray.data
 
     path = shard_dir(shards_dir, card, split)
@@ -51,25 +56,22 @@ def read_corpus(shards_dir: str | Path, card: Card, split: str):
         raise FileNotFoundError(
             f"{path}: no shards for {card.name}/{split}; run `instancehmr data prepare {card.path}`"
         )
-    import pyarrow.parquet as pq
-
-    # One block per row group (64 rows): enough blocks for the mix to interleave finely and for
-    # every data CPU to work in parallel.
-    row_groups = sum(pq.ParquetFile(f).num_row_groups for f in files)
-    return ray.data.read_parquet([str(f) for f in files], override_num_blocks=row_groups)
+    ds = ray.data.read_parquet([str(f) for f in files], shuffle="files" if shuffle_files else None)
+    # The Parquet reader coalesces a whole corpus into a few large blocks; small blocks let the
+    # mix interleave corpora finely and every data CPU make samples in parallel.
+    return ds.repartition(target_num_rows_per_block=ROWS_PER_BLOCK)
 
 
 def mix_corpora(datasets: list, weights: list[float]):
-    """Interleave corpora so that row shares follow ``weights`` (normalised); the mix stops
-    when the corpus that runs out first (relative to its weight) is exhausted, so the shares
-    hold over the whole epoch. Block order is randomised per corpus on every pass."""
+    """Interleave corpora block by block so that row shares follow ``weights`` (normalised);
+    the mix stops when the corpus that runs out first (relative to its weight) is exhausted,
+    so the shares hold over the whole epoch and at every point of it."""
     from ray.data import MixStoppingCondition
 
-    shuffled = [ds.randomize_block_order() for ds in datasets]
-    if len(shuffled) == 1:
-        return shuffled[0]
-    return shuffled[0].mix(
-        *shuffled[1:],
+    if len(datasets) == 1:
+        return datasets[0]
+    return datasets[0].mix(
+        *datasets[1:],
         weights=list(weights),
         stopping_condition=MixStoppingCondition.STOP_ON_SHORTEST,
     )
@@ -146,6 +148,7 @@ def make_sample(
             out["betas_mask"][i] = True
         if person.occlusion is not None:
             out["occlusion"][i] = person.occlusion
+        out["gender"][i] = GENDERS.index(person.gender or "neutral")
     m = out["person_mask"]
     box_wh = np.array([(p.box[2:] - p.box[:2]) * 2 / input_size for p, _, _ in kept]).reshape(-1, 2)
     out["center_heatmap"] = center_heatmap(out["centers"][m], box_wh, map_size)
@@ -171,6 +174,7 @@ def _empty_targets(n: int, map_size: int) -> dict[str, np.ndarray]:
         "betas": np.zeros((n, 10), np.float32),
         "betas_mask": np.zeros(n, bool),
         "occlusion": np.full(n, np.nan, np.float32),
+        "gender": np.zeros(n, np.int8),  # index into schema.GENDERS; unknown = neutral
     }
 
 
@@ -189,14 +193,16 @@ def make_batch(
 def training_dataset(cfg, split: str = "train", augment: bool = True):
     """The mixed, augmented training stream of ``cfg`` (a Ray Dataset of samples).
 
-    Samples are made by stateless Ray tasks (fused with the Parquet reads) on at most
-    ``scaling.data_cpus`` CPUs at a time, so they never hold CPUs that reads or training
-    workers wait for.
+    Shards are read in a fresh random order each pass; samples are made by stateless Ray tasks
+    on at most ``scaling.data_cpus`` CPUs at a time, so they never hold CPUs that reads or
+    training workers wait for. Consumers shuffle locally over ``SHUFFLE_BUFFER_BATCHES``.
     """
     from omegaconf import OmegaConf
 
     corpora = mix_weights(cfg)
-    datasets = [read_corpus(cfg.data.shards_dir, card, split) for card, _ in corpora]
+    datasets = [
+        read_corpus(cfg.data.shards_dir, card, split, shuffle_files=True) for card, _ in corpora
+    ]
     mixed = mix_corpora(datasets, [w for _, w in corpora])
     augment_cfg = OmegaConf.to_container(cfg.data.augment) if augment else None
     return _map_samples(mixed, cfg, augment_cfg)

@@ -19,6 +19,8 @@ pose                   (B, N, 72)         SMPL pose, axis-angle (GT or EFT pseud
 pose_mask              (B, N)             pose label present
 betas                  (B, N, 10)         SMPL betas
 betas_mask             (B, N)             betas label present
+occlusion              (B, N)             occluded fraction (synthetic test), NaN unknown
+gender                 (B, N)             index into schema.GENDERS (evaluation meshes)
 =====================  =================  ==================================================
 
 Parameters are read at each GT center; features for L_cont are sampled at GT centers and at

@@ -24,6 +24,7 @@ from omegaconf import OmegaConf
 from instancehmr.body.prior import GaussianMixturePrior
 from instancehmr.body.smpl import BodyModel
 from instancehmr.config import to_yaml
+from instancehmr.data.pipeline import SHUFFLE_BUFFER_BATCHES
 from instancehmr.eval.validation import to_model_input, validate
 from instancehmr.infer.overlay import draw_meshes
 from instancehmr.losses.objective import TERMS, WeightedObjective
@@ -173,7 +174,10 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         count, waited, busy = 0, 0.0, 0.0
         interval_start = time.perf_counter()
         batches = train_shard.iter_torch_batches(
-            batch_size=per_worker, drop_last=True, device=device
+            batch_size=per_worker,
+            drop_last=True,
+            device=device,
+            local_shuffle_buffer_size=SHUFFLE_BUFFER_BATCHES * per_worker,
         )
         ready = time.perf_counter()
         for i, batch in enumerate(batches):
