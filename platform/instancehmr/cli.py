@@ -53,6 +53,16 @@ def _train(args: argparse.Namespace) -> None:
 def _eval(args: argparse.Namespace) -> None:
     from instancehmr.eval.run import evaluate
 
+    benchmarks = [b for b in args.benchmarks if "=" not in b]
+    overrides = [b for b in args.benchmarks if "=" in b]
+    if not benchmarks:
+        raise ValueError("name at least one benchmark (e.g. synthetic)")
+    result = evaluate(
+        args.model, benchmarks, args.protocol, args.out, overrides, args.gendered_models
+    )
+    print(result.table)
+    print(f"written to {result.out_dir}/table.md and table.csv")
+
     print(evaluate(args.model, args.benchmarks, args.protocol, args.out))
 
 
@@ -91,6 +101,8 @@ def _experiment_parser(group, name: str, help: str, default: str = "quickstart")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from instancehmr.eval.benchmarks import BENCHMARKS, PROTOCOLS
+
     parser = argparse.ArgumentParser(prog="instancehmr", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -118,16 +130,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.epochs=2")
     train.set_defaults(func=_train)
 
-    ev = commands.add_parser("eval", help="evaluate a model on benchmarks under both protocols")
-    ev.add_argument("model", help="checkpoint path, MLflow run id or models:/NAME@ALIAS")
-    ev.add_argument("benchmarks", nargs="+", help="benchmarks, e.g. synthetic")
-    ev.add_argument(
-        "--protocol",
-        nargs="+",
-        default=["gt-centers", "detected"],
-        choices=["gt-centers", "detected"],
+    ev = commands.add_parser(
+        "eval", help="evaluate a model on benchmarks under both protocols (paper tables)"
     )
+    ev.add_argument("model", help="checkpoint path, MLflow run id or models:/NAME@ALIAS")
+    ev.add_argument(
+        "benchmarks",
+        nargs="+",
+        help=f"benchmarks ({', '.join(BENCHMARKS)}), then key=value config overrides",
+    )
+    ev.add_argument("--protocol", nargs="+", default=list(PROTOCOLS), choices=PROTOCOLS)
     ev.add_argument("--out", default="eval_results", help="where table.md / table.csv go")
+    ev.add_argument(
+        "--gendered-models",
+        default=None,
+        help="folder with SMPL_MALE / SMPL_FEMALE (.pkl or .npz): gendered GT meshes for MPVPE",
+    )
     ev.set_defaults(func=_eval)
 
     data = commands.add_parser("data", help="corpora and shards").add_subparsers(

@@ -265,6 +265,8 @@ def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, Dic
 def _apply_override(cfg: DictConfig, item: str) -> DictConfig:
     """Apply one ``key=value`` override (list items as ``data.mix.0.weight=0.5``)."""
     source = f"override '{item}'"
+    if "=" not in item:
+        raise ConfigError(f"{source}: expected key=value")
     key, value = item.split("=", 1)
     parts = key.split(".")
     for i, part in enumerate(parts[1:], start=1):
@@ -298,10 +300,7 @@ def load_config(experiment: str | Path, overrides: typing.Sequence[str] = ()) ->
         leaf_sets_name = "name" in layer
         cfg = _merge(cfg, layer, str(file))
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override '{item}': expected key=value")
-        key = item.split("=", 1)[0]
-        if key == "name":
+        if item.split("=", 1)[0] == "name":
             leaf_sets_name = True
         cfg = _apply_override(cfg, item)
     if not leaf_sets_name or cfg.name is None:
@@ -314,13 +313,16 @@ def load_config(experiment: str | Path, overrides: typing.Sequence[str] = ()) ->
     return cfg
 
 
-def config_from_yaml(text: str, source: str) -> DictConfig:
-    """A resolved config saved as YAML (e.g. in a checkpoint), validated against the schema."""
+def config_from_yaml(text: str, source: str, overrides: typing.Sequence[str] = ()) -> DictConfig:
+    """A resolved config saved as YAML (e.g. in a checkpoint) with ``key=value`` overrides,
+    validated against the schema."""
     try:
         raw = OmegaConf.create(yaml.safe_load(text))
     except yaml.YAMLError as err:
         raise ConfigError(f"{source}: not valid YAML: {err}") from None
     cfg = _merge(OmegaConf.structured(ExperimentConfig), raw, source)
+    for item in overrides:
+        cfg = _apply_override(cfg, item)
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(

@@ -90,8 +90,8 @@ def test_two_workers_train_track_and_register(workdir):
 
     table = evaluate(
         f"models:/instancehmr/{version.version}", ["synthetic"], out_dir=workdir / "eval"
-    )
-    assert re.search(r"\| synthetic \| gt-centers \| all \| \d+ \| 1\.000 \| \d", table)
+    ).table
+    assert re.search(r"\| synthetic \| gt-centers \| all \| \d+ \| 100\.0 \| \d", table)
     assert "| synthetic | detected | all |" in table
     assert "occlusion:heavy" in table
     logged = client.get_run(result.run_id).data.metrics

@@ -67,18 +67,20 @@ class BodyModel(nn.Module):
         self.register_buffer("face_vertex_ids", torch.tensor(face_ids))
 
     @classmethod
-    def from_config(cls, body_cfg) -> BodyModel:
-        """``body`` section of the experiment config; the synthetic body when no file is set."""
-        if body_cfg.model_path is None:
+    def from_config(cls, body_cfg, model_path: str | Path | None = None) -> BodyModel:
+        """``body`` section of the experiment config; the synthetic body when no file is set.
+        ``model_path`` replaces the section's file (e.g. a gendered SMPL for GT meshes)."""
+        model_path = model_path or body_cfg.model_path
+        if model_path is None:
             path = ensure_synthetic_body()
             regressor = body_cfg.h36m_regressor_path or path.parent / H36M_REGRESSOR_FILE
             return cls(path, regressor, body_cfg.num_betas)
         if body_cfg.h36m_regressor_path is None:
             raise ValueError(
-                "body.h36m_regressor_path: the real SMPL model needs the Human3.6M regressor "
-                "(J_regressor_h36m.npy, 17 x 6890)"
+                f"body.h36m_regressor_path: the real SMPL model {model_path} needs the "
+                "Human3.6M regressor (J_regressor_h36m.npy, 17 x 6890)"
             )
-        return cls(body_cfg.model_path, body_cfg.h36m_regressor_path, body_cfg.num_betas)
+        return cls(model_path, body_cfg.h36m_regressor_path, body_cfg.num_betas)
 
     @property
     def faces(self) -> np.ndarray:

@@ -287,3 +287,27 @@ def prepare(
         prepare_corpus(card, out_dir, plan, max_error_rate, force)
         for card, plan in zip(cards, plans, strict=True)
     ]
+
+
+class DataUnavailable(FileNotFoundError):
+    """A corpus whose raw files are not where its card points; the message says how to get them."""
+
+
+def ensure_prepared(card: Card, out_dir: str | Path, splits: list[str]) -> dict:
+    """The manifest of ``card``'s shards under ``out_dir``, preparing the card first when one of
+    ``splits`` has no shards yet; DataUnavailable, naming the missing file and quoting the card's
+    ``obtain``, when its raw files are not there."""
+    from instancehmr.data.cards import CardError
+
+    manifest = _read_manifest(Path(out_dir) / card.name)
+    if manifest and all(split in manifest["splits"] for split in splits):
+        return manifest
+    converter = converter_for(card)
+    try:
+        for split in card.splits:
+            converter.check(card, split)
+    except CardError as err:
+        raise DataUnavailable(f"{card.name}: no data: {err}. To get it: {card.obtain}") from None
+    print(f"{card.name}: preparing shards under {out_dir} (instancehmr data prepare {card.path})")
+    (manifest,) = prepare([card.path], out_dir)
+    return manifest

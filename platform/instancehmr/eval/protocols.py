@@ -6,8 +6,10 @@
   matched to people by their projected 2-D joints (Hungarian); an unmatched person is a miss,
   reported as recall, and errors are over matched people.
 
-Errors: MPJPE and PA-MPJPE on SMPL-24 joints (pelvis-aligned), MPVPE against the mesh of the
-person's SMPL label; millimetres; NaN where the person lacks the label.
+Errors: MPJPE and PA-MPJPE on a benchmark's joint pairs (:class:`JointPairs`, aligned on the
+root pair), MPVPE against the mesh of the person's SMPL label (of the person's gender where
+gendered body models are given), both meshes aligned on their pelvis; millimetres; NaN where
+the person lacks the label.
 """
 
 from __future__ import annotations
@@ -19,29 +21,32 @@ import roma
 import torch
 
 from instancehmr.body.joint_sets import CANONICAL_INDEX, smpl24_from_canonical
+from instancehmr.data.schema import GENDERS
+from instancehmr.eval.benchmarks import PROTOCOLS, SMPL24_PAIRS, JointPairs
 from instancehmr.eval.matching import match_people
 from instancehmr.eval.metrics import mpjpe, mpvpe, pa_mpjpe
 from instancehmr.geometry import normalized_to_pixels
 from instancehmr.model.decode import decode_people, people_from_params, read_params
 from instancehmr.model.smpl_params import split_params
 
-PROTOCOLS = ("gt-centers", "detected")
 SMPL_JOINTS = 24
 PELVIS = CANONICAL_INDEX["pelvis"]
 #: Occlusion-fraction bins of the synthetic benchmark: [low, high).
 OCCLUSION_LEVELS = {"none": (0.0, 0.1), "partial": (0.1, 0.5), "heavy": (0.5, 1.01)}
+ERRORS = ("mpjpe", "pa_mpjpe", "mpvpe")
 
 
 @dataclass
 class PersonErrors:
     """One entry per ground-truth person: found (matched or read), errors in mm (NaN if not
-    found or unlabelled) and the person's occlusion fraction (NaN if unknown)."""
+    found or unlabelled), the person's occlusion fraction (NaN if unknown) and subset name."""
 
     found: list[np.ndarray] = field(default_factory=list)
     mpjpe: list[np.ndarray] = field(default_factory=list)
     pa_mpjpe: list[np.ndarray] = field(default_factory=list)
     mpvpe: list[np.ndarray] = field(default_factory=list)
     occlusion: list[np.ndarray] = field(default_factory=list)
+    group: list[np.ndarray] = field(default_factory=list)
 
     def column(self, name: str) -> np.ndarray:
         parts = getattr(self, name)
@@ -55,7 +60,7 @@ class PersonErrors:
             "people": float(keep.sum()),
             "recall": float(found[keep].mean()) if keep.any() else float("nan"),
         }
-        for name in ("mpjpe", "pa_mpjpe", "mpvpe"):
+        for name in ERRORS:
             values = self.column(name)[keep & found]
             values = values[np.isfinite(values)]
             out[name] = float(values.mean()) if len(values) else float("nan")
@@ -69,70 +74,124 @@ class PersonErrors:
             for level, (lo, hi) in OCCLUSION_LEVELS.items()
         }
 
+    def by_group(self) -> dict[str, dict[str, float]]:
+        """:meth:`summary` per group, in name order, and ``mean``: the unweighted mean of the
+        groups' values (the CMU Panoptic convention); people is their sum."""
+        groups = self.column("group")
+        out = {g: self.summary(groups == g) for g in sorted(set(groups.tolist()))}
+        if out:
+            out["mean"] = {
+                key: float(np.sum([s[key] for s in out.values()]))
+                if key == "people"
+                else float(np.mean([s[key] for s in out.values()]))
+                for key in ("people", "recall", *ERRORS)
+            }
+        return out
 
-def _gt_meshes(body, pose: torch.Tensor, betas: torch.Tensor):
-    rotmats = roma.rotvec_to_rotmat(pose.view(-1, 24, 3))
-    out = body(rotmats[:, 0], rotmats[:, 1:], betas)
-    root = out.joints[:, PELVIS : PELVIS + 1]
-    return out.vertices - root, out.joints - root
+
+class GroundTruthMeshes:
+    """Meshes of SMPL labels: ``bodies`` maps a gender of ``schema.GENDERS`` to its body
+    model; ``neutral`` (required) serves people of other genders when theirs is not given."""
+
+    def __init__(self, bodies: dict):
+        if "neutral" not in bodies:
+            raise ValueError("GroundTruthMeshes needs a neutral body model")
+        self.bodies = bodies
+
+    @property
+    def gendered(self) -> bool:
+        return len(self.bodies) > 1
+
+    def __call__(
+        self, pose: torch.Tensor, betas: torch.Tensor, gender: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """pose (N, 72) axis-angle, betas (N, 10), gender (N,) GENDERS indices -> pelvis-centred
+        vertices (N, 6890, 3) and canonical joints (N, 48, 3)."""
+        rotmats = roma.rotvec_to_rotmat(pose.view(-1, 24, 3))
+        vertices = joints = None
+        for code, name in enumerate(GENDERS):
+            rows = (gender == code).nonzero(as_tuple=True)[0]
+            if not len(rows):
+                continue
+            out = self.bodies.get(name, self.bodies["neutral"])(
+                rotmats[rows, 0], rotmats[rows, 1:], betas[rows]
+            )
+            if vertices is None:
+                vertices = out.vertices.new_zeros((len(pose), *out.vertices.shape[1:]))
+                joints = out.joints.new_zeros((len(pose), *out.joints.shape[1:]))
+            vertices[rows], joints[rows] = out.vertices, out.joints
+        root = joints[:, PELVIS : PELVIS + 1]
+        return vertices - root, joints - root
 
 
 def _nan(n: int) -> torch.Tensor:
     return torch.full((n,), float("nan"))
 
 
-def mesh_errors(body, joints, vertices, batch, b_idx, n_idx) -> tuple[torch.Tensor, ...]:
-    """(N,) MPJPE, PA-MPJPE, MPVPE in mm of predictions for the people (b_idx, n_idx)."""
-    n = len(b_idx)
-    errors = [_nan(n), _nan(n), _nan(n)]
-    gt3d = batch["keypoints_3d"][b_idx, n_idx][:, :SMPL_JOINTS]
-    valid = batch["keypoints_3d_mask"][b_idx, n_idx][:, :SMPL_JOINTS]
-    has3d = valid[:, PELVIS] & (valid.sum(1) >= 4)
-    if has3d.any():
-        p, g, v = joints[has3d, :SMPL_JOINTS], gt3d[has3d], valid[has3d]
-        errors[0][has3d.cpu()] = mpjpe(p, g, v).float().cpu()
-        errors[1][has3d.cpu()] = pa_mpjpe(p, g, v).float().cpu()
-    has_mesh = batch["betas_mask"][b_idx, n_idx] & batch["pose_mask"][b_idx, n_idx]
-    if has_mesh.any():
-        gv, gj = _gt_meshes(
-            body, batch["pose"][b_idx, n_idx][has_mesh], batch["betas"][b_idx, n_idx][has_mesh]
-        )
-        errors[2][has_mesh.cpu()] = (
-            mpvpe(vertices[has_mesh], gv, joints[has_mesh], gj, (PELVIS,)).float().cpu()
-        )
-    return tuple(errors)
+@dataclass
+class MeshScorer:
+    """Scores network outputs against a batch: ``body`` turns predicted parameters into
+    meshes, ``meshes`` builds the GT meshes (default: ``body`` for everyone), ``pairs`` are
+    the 3-D joints compared; ``decode`` (the config's ``decode`` section) serves ``detected``."""
 
+    body: torch.nn.Module
+    input_size: int
+    representation: str
+    decode: object = None
+    pairs: JointPairs = SMPL24_PAIRS
+    meshes: GroundTruthMeshes | None = None
 
-@torch.no_grad()
-def evaluate_batch(
-    outputs: dict,
-    batch: dict,
-    body,
-    input_size: int,
-    representation: str,
-    protocol: str,
-    decode_cfg=None,
-) -> PersonErrors:
-    """Per-person errors of one batch under ``protocol``."""
-    b_idx, n_idx = batch["person_mask"].nonzero(as_tuple=True)
-    result = PersonErrors()
-    result.occlusion.append(batch["occlusion"][b_idx, n_idx].cpu().numpy())
-    if protocol == "gt-centers":
-        raw = read_params(
-            outputs["param_map"], b_idx, batch["centers"][b_idx, n_idx].round().long()
-        )
-        params = split_params(raw, representation, body.num_betas)
-        vertices, joints, _ = people_from_params(params, body, input_size)
-        errors = mesh_errors(body, joints, vertices, batch, b_idx, n_idx)
-        result.found.append(np.ones(len(b_idx), bool))
-    else:
+    def __post_init__(self) -> None:
+        if self.meshes is None:
+            self.meshes = GroundTruthMeshes({"neutral": self.body})
+
+    @torch.no_grad()
+    def __call__(
+        self, outputs: dict, batch: dict, protocol: str, groups: np.ndarray | None = None
+    ) -> PersonErrors:
+        """Per-person errors of one batch under ``protocol``; ``groups`` (B,) names each
+        image's subset."""
+        b_idx, n_idx = batch["person_mask"].nonzero(as_tuple=True)
+        result = PersonErrors()
+        result.occlusion.append(batch["occlusion"][b_idx, n_idx].cpu().numpy())
+        if groups is not None:
+            result.group.append(np.asarray(groups)[b_idx.cpu().numpy()])
+        if protocol == "gt-centers":
+            found = np.ones(len(b_idx), bool)
+            raw = read_params(
+                outputs["param_map"], b_idx, batch["centers"][b_idx, n_idx].round().long()
+            )
+            params = split_params(raw, self.representation, self.body.num_betas)
+            vertices, joints, _ = people_from_params(params, self.body, self.input_size)
+            errors = self._errors(joints, vertices, batch, b_idx, n_idx)
+        elif protocol == "detected":
+            found, chosen, people = self._detect(outputs, batch, b_idx, n_idx)
+            errors = [_nan(len(b_idx)) for _ in range(3)]
+            if found.any():
+                take = torch.from_numpy(chosen[found])
+                sub = self._errors(
+                    people.joints[take], people.vertices[take], batch, b_idx[found], n_idx[found]
+                )
+                for full, part in zip(errors, sub, strict=True):
+                    full[torch.from_numpy(found)] = part
+        else:
+            raise ValueError(f"unknown protocol '{protocol}'; known: {PROTOCOLS}")
+        result.found.append(found)
+        for name, values in zip(ERRORS, errors, strict=True):
+            getattr(result, name).append(values.numpy())
+        return result
+
+    def _detect(self, outputs, batch, b_idx, n_idx):
+        """Decode the model's own people and match them to the batch's people by their 2-D
+        SMPL-24 joints: found (P,), index of the chosen detection (P,), the detections."""
+        d = self.decode
         people = decode_people(
-            outputs, body, input_size, None, representation,
-            decode_cfg.nms_kernel, decode_cfg.max_people, decode_cfg.center_threshold,
+            outputs, self.body, self.input_size, None, self.representation,
+            d.nms_kernel, d.max_people, d.center_threshold,
         )  # fmt: skip
         found = np.zeros(len(b_idx), bool)
         chosen = np.full(len(b_idx), -1)
-        gt2d = normalized_to_pixels(batch["keypoints_2d"], input_size)
+        gt2d = normalized_to_pixels(batch["keypoints_2d"], self.input_size)
         gt24, valid24 = smpl24_from_canonical(gt2d, batch["keypoints_2d_mask"])
         for b in range(len(batch["images"])):
             rows = np.flatnonzero((b_idx == b).cpu().numpy())
@@ -143,25 +202,34 @@ def evaluate_batch(
             )
             found[rows[m.pairs[:, 1]]] = True
             chosen[rows[m.pairs[:, 1]]] = preds[m.pairs[:, 0]]
-        errors = [_nan(len(b_idx)) for _ in range(3)]
-        if found.any():
-            take = torch.from_numpy(chosen[found])
-            sub = mesh_errors(
-                body, people.joints[take], people.vertices[take], batch, b_idx[found], n_idx[found]
+        return found, chosen, people
+
+    def _errors(self, joints, vertices, batch, b_idx, n_idx) -> tuple[torch.Tensor, ...]:
+        """(N,) MPJPE, PA-MPJPE, MPVPE in mm of predictions (joints (N, 48, 3), vertices
+        (N, 6890, 3)) for the people (b_idx, n_idx) of ``batch``."""
+        n = len(b_idx)
+        errors = [_nan(n), _nan(n), _nan(n)]
+        gt3d = batch["keypoints_3d"][b_idx, n_idx][:, self.pairs.gt_indices]
+        valid = batch["keypoints_3d_mask"][b_idx, n_idx][:, self.pairs.gt_indices]
+        has3d = valid[:, 0] & (valid.sum(1) >= 4)
+        if has3d.any():
+            p, g, v = joints[has3d][:, self.pairs.pred_indices], gt3d[has3d], valid[has3d]
+            errors[0][has3d.cpu()] = mpjpe(p, g, v).float().cpu()
+            errors[1][has3d.cpu()] = pa_mpjpe(p, g, v).float().cpu()
+        has_mesh = batch["betas_mask"][b_idx, n_idx] & batch["pose_mask"][b_idx, n_idx]
+        if has_mesh.any():
+            who = (b_idx[has_mesh], n_idx[has_mesh])
+            gv, gj = self.meshes(batch["pose"][who], batch["betas"][who], batch["gender"][who])
+            errors[2][has_mesh.cpu()] = (
+                mpvpe(vertices[has_mesh], gv, joints[has_mesh], gj, (PELVIS,)).float().cpu()
             )
-            for full, part in zip(errors, sub, strict=True):
-                full[torch.from_numpy(found)] = part
-        result.found.append(found)
-    result.mpjpe.append(errors[0].numpy())
-    result.pa_mpjpe.append(errors[1].numpy())
-    result.mpvpe.append(errors[2].numpy())
-    return result
+        return tuple(errors)
 
 
 def merge(parts: list[PersonErrors]) -> PersonErrors:
     """Concatenate per-batch results."""
     merged = PersonErrors()
     for part in parts:
-        for name in ("found", "mpjpe", "pa_mpjpe", "mpvpe", "occlusion"):
+        for name in ("found", *ERRORS, "occlusion", "group"):
             getattr(merged, name).extend(getattr(part, name))
     return merged

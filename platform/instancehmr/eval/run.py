@@ -1,29 +1,38 @@
 """``instancehmr eval MODEL BENCHMARK...``: load a model, run benchmarks under both protocols,
-print and save the table, log the metrics to MLflow.
+print and save the tables, log the metrics to MLflow.
 
 MODEL is a checkpoint (folder or ``training_state.pt``), an MLflow run id, or a registry URI
-``models:/NAME@ALIAS`` / ``models:/NAME/VERSION``; the config travels inside the checkpoint.
+``models:/NAME@ALIAS`` / ``models:/NAME/VERSION``; the config travels inside the checkpoint
+and ``key=value`` overrides adjust it (``data.shards_dir=...``, ``decode.center_threshold=...``).
+A benchmark without data is reported with how to get it; the others still run. Results are
+written only when every benchmark with data has been evaluated.
 """
 
 from __future__ import annotations
 
 import csv
+import json
+import math
+import os
 import re
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import DictConfig
 
 from instancehmr.config import config_from_yaml
-from instancehmr.eval.protocols import PROTOCOLS, evaluate_batch, merge
+from instancehmr.eval.benchmarks import PROTOCOLS, Benchmark, get_benchmark
+from instancehmr.eval.keypoint_ap import keypoint_ap, to_detections
+from instancehmr.eval.protocols import GroundTruthMeshes, MeshScorer, merge
+from instancehmr.eval.table import ROW_FIELDS, format_tables
 from instancehmr.eval.validation import to_model_input
 from instancehmr.train.checkpoint import STATE_FILE, load_model_state, load_training_state
 
-#: Benchmarks this version evaluates: name -> (card, split).
-BENCHMARKS = {"synthetic": ("datasets/synthetic.yaml", "test")}
-METRICS = ("people", "recall", "mpjpe", "pa_mpjpe", "mpvpe")
+BATCH_IMAGES = 16
 
 
 @dataclass
@@ -32,36 +41,52 @@ class LoadedModel:
     cfg: DictConfig
     run_id: str | None
     label: str
+    #: (registered name, version) when loaded through the registry.
+    version: tuple[str, str] | None = None
 
 
-def _from_state_dir(directory: Path, source: str, run_id: str | None) -> LoadedModel:
+@dataclass
+class EvalResult:
+    """Rows (see ``table.ROW_FIELDS``), benchmarks without data {name: why}, the tables."""
+
+    rows: list[dict]
+    unavailable: dict[str, str] = field(default_factory=dict)
+    table: str = ""
+    out_dir: Path | None = None
+
+
+def _from_state_dir(
+    directory: Path, source: str, run_id: str | None, overrides=(), version=None
+) -> LoadedModel:
     from instancehmr.model import build_model
 
     state = load_training_state(directory)
-    cfg = config_from_yaml(state["config"], source)
+    cfg = config_from_yaml(state["config"], source, overrides)
     model = build_model(cfg)
     load_model_state(model, state, source)
-    return LoadedModel(model.eval(), cfg, run_id, re.sub(r"[^A-Za-z0-9_.@-]+", "_", source))
+    label = re.sub(r"[^A-Za-z0-9_.@-]+", "_", source).strip("_")
+    return LoadedModel(model.eval(), cfg, run_id, label, version)
 
 
-def load_model(reference: str) -> LoadedModel:
+def load_model(reference: str, overrides=()) -> LoadedModel:
     """The model and config behind ``reference`` (see module docstring); clear errors."""
     path = Path(reference)
     if path.exists():
-        return _from_state_dir(path.parent if path.is_file() else path, reference, None)
+        return _from_state_dir(path.parent if path.is_file() else path, reference, None, overrides)
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
+    version = None
     if reference.startswith("models:/"):
         name, _, selector = reference[len("models:/") :].partition("@")
         try:
             if selector:
-                version = client.get_model_version_by_alias(name, selector)
+                found = client.get_model_version_by_alias(name, selector)
             else:
                 name, _, number = name.partition("/")
-                version = client.get_model_version(name, number)
+                found = client.get_model_version(name, number)
         except MlflowException:
             aliases = (
                 sorted(client.get_registered_model(name).aliases) if _exists(client, name) else []
@@ -69,7 +94,7 @@ def load_model(reference: str) -> LoadedModel:
             raise ValueError(
                 f"{reference}: no such model version; aliases of '{name}': {aliases}"
             ) from None
-        run_id = version.run_id
+        run_id, version = found.run_id, (found.name, str(found.version))
     elif re.fullmatch(r"[0-9a-f]{32}", reference):
         run_id = reference
     else:
@@ -85,7 +110,7 @@ def load_model(reference: str) -> LoadedModel:
             raise FileNotFoundError(
                 f"{reference}: run {run_id} has no checkpoint/{STATE_FILE} artifact"
             ) from None
-        return _from_state_dir(Path(local).parent, reference, run_id)
+        return _from_state_dir(Path(local).parent, reference, run_id, overrides, version)
 
 
 def _exists(client, name: str) -> bool:
@@ -98,106 +123,236 @@ def _exists(client, name: str) -> bool:
         return False
 
 
-def evaluate_benchmark(loaded: LoadedModel, benchmark: str, protocols=PROTOCOLS) -> list[dict]:
-    """Rows {benchmark, protocol, subset, people, recall, mpjpe, pa_mpjpe, mpvpe}."""
-    import pyarrow.parquet as pq
-
-    from instancehmr.body.smpl import BodyModel
+def benchmark_card(loaded: LoadedModel, bench: Benchmark):
+    """The card a benchmark reads: the model's own synthetic card for ``synthetic`` (it was
+    rendered at the model's settings), else the benchmark's."""
     from instancehmr.data.cards import load_card
-    from instancehmr.data.pipeline import make_batch, shard_dir
 
-    card_path, split = BENCHMARKS[benchmark]
+    if bench.name == "synthetic":
+        val = load_card(loaded.cfg.data.val_card)
+        if val.format == "synthetic_crowd":
+            return val
+    return load_card(bench.card)
+
+
+def benchmark_files(loaded: LoadedModel, bench: Benchmark) -> list[Path]:
+    """Shards of the benchmark's split, prepared first when the raw data is there; raises
+    ``DataUnavailable`` (saying how to get the data) when it is not."""
+    from instancehmr.data.pipeline import shard_dir
+    from instancehmr.data.prepare import ensure_prepared
+
+    card = benchmark_card(loaded, bench)
+    shards_dir = loaded.cfg.data.shards_dir
+    ensure_prepared(card, shards_dir, [bench.split])
+    return sorted(shard_dir(shards_dir, card, bench.split).glob("part-*.parquet"))
+
+
+def _batches(loaded: LoadedModel, files: list[Path], title: str, device) -> Iterator:
+    """(Arrow batch of records, samples as tensors, network outputs) over the shards, with a
+    progress bar."""
+    import pyarrow.parquet as pq
+    from tqdm import tqdm
+
+    from instancehmr.data.pipeline import make_batch
+
     cfg = loaded.cfg
-    val = load_card(cfg.data.val_card)
-    if benchmark == "synthetic" and val.format == "synthetic_crowd":
-        card, card_path = val, str(val.path)  # the model's own rendering of the embedded corpus
-    else:
-        card = load_card(card_path)
-    files = sorted(shard_dir(cfg.data.shards_dir, card, split).glob("part-*.parquet"))
-    if not files:
-        raise FileNotFoundError(
-            f"{benchmark}: no shards under {shard_dir(cfg.data.shards_dir, card, split)}; "
-            f"run `instancehmr data prepare {card_path}`"
-        )
-    body = BodyModel.from_config(cfg.body)
+    total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    with tqdm(total=total, desc=title, unit="img", mininterval=2.0) as bar:
+        for file in files:
+            for records in pq.ParquetFile(file).iter_batches(batch_size=BATCH_IMAGES):
+                samples = make_batch(records, cfg.model.input_size, cfg.data.max_people, None)
+                tensors = {k: torch.as_tensor(v).to(device) for k, v in samples.items()}
+                with torch.no_grad():
+                    outputs = loaded.model(to_model_input(tensors["images"]))
+                yield records, tensors, outputs
+                bar.update(records.num_rows)
+
+
+def evaluate_mesh(
+    loaded: LoadedModel, bench: Benchmark, files, protocols, meshes, device
+) -> list[dict]:
+    """Rows per protocol: all people, then each subset (groups and their mean, or occlusion
+    levels)."""
+    from instancehmr.body.smpl import BodyModel
+
+    cfg = loaded.cfg
+    body = BodyModel.from_config(cfg.body).to(device)
+    scorer = MeshScorer(
+        body,
+        cfg.model.input_size,
+        cfg.model.pose_representation,
+        cfg.decode,
+        bench.joints,
+        meshes(body, cfg.body),
+    )
     parts = {p: [] for p in protocols}
-    for file in files:
-        for batch in pq.ParquetFile(file).iter_batches(batch_size=16):
-            samples = make_batch(batch, cfg.model.input_size, cfg.data.max_people, None)
-            tensors = {k: torch.as_tensor(v) for k, v in samples.items()}
-            with torch.no_grad():
-                outputs = loaded.model(to_model_input(tensors["images"]))
-            for p in protocols:
-                parts[p].append(
-                    evaluate_batch(
-                        outputs,
-                        tensors,
-                        body,
-                        cfg.model.input_size,
-                        cfg.model.pose_representation,
-                        p,
-                        cfg.decode,
-                    )
-                )
+    for records, batch, outputs in _batches(loaded, files, bench.name, device):
+        groups = None
+        if bench.group is not None:
+            groups = np.array([bench.group(s) for s in records.column("sample_id").to_pylist()])
+        for p in protocols:
+            parts[p].append(scorer(outputs, batch, p, groups))
     rows = []
     for p, batches in parts.items():
         errors = merge(batches)
-        rows.append({"benchmark": benchmark, "protocol": p, "subset": "all", **errors.summary()})
-        for level, summary in errors.by_occlusion().items():
-            rows.append(
-                {"benchmark": benchmark, "protocol": p, "subset": f"occlusion:{level}", **summary}
-            )
+        rows.append({"benchmark": bench.name, "protocol": p, "subset": "all", **errors.summary()})
+        subsets = {}
+        if bench.group is not None:
+            subsets.update(errors.by_group())
+        if bench.by_occlusion:
+            subsets.update({f"occlusion:{k}": v for k, v in errors.by_occlusion().items()})
+        for name, summary in subsets.items():
+            rows.append({"benchmark": bench.name, "protocol": p, "subset": name, **summary})
     return rows
 
 
-def format_table(rows: list[dict]) -> str:
-    """Markdown table in the layout of the paper's tables (errors in mm)."""
-    head = "| benchmark | protocol | subset | people | recall | MPJPE | PA-MPJPE | MPVPE |"
-    lines = [head, "|" + "---|" * 8]
-    for r in rows:
-        lines.append(
-            f"| {r['benchmark']} | {r['protocol']} | {r['subset']} | {r['people']:.0f} | {r['recall']:.3f} "
-            f"| {r['mpjpe']:.1f} | {r['pa_mpjpe']:.1f} | {r['mpvpe']:.1f} |"
+def evaluate_keypoints(loaded: LoadedModel, bench: Benchmark, files, device) -> list[dict]:
+    """OKS AP of the model's detections against the benchmark's annotation file (one row,
+    protocol ``detected``: AP is a detection metric)."""
+    from instancehmr.body.smpl import BodyModel
+    from instancehmr.data.corpora.coco import read_json
+    from instancehmr.geometry import letterbox
+    from instancehmr.model.decode import decode_people
+
+    cfg = loaded.cfg
+    card = benchmark_card(loaded, bench)
+    gt = read_json(card, card.file(bench.split, "annotations"))
+    category = next(c for c in gt["categories"] if "keypoints" in c)
+    ids = {str(image["id"]): image["id"] for image in gt["images"]}
+    body = BodyModel.from_config(cfg.body).to(device)
+    d = cfg.decode
+    detections, images = [], 0
+    for records, _, outputs in _batches(loaded, files, bench.name, device):
+        sizes = records.select(["height", "width"]).to_pylist()
+        transforms = torch.stack(
+            [letterbox(r["height"], r["width"], cfg.model.input_size) for r in sizes]
         )
-    return "\n".join(lines)
+        people = decode_people(
+            outputs, body, cfg.model.input_size, transforms.to(device),
+            cfg.model.pose_representation, d.nms_kernel, d.max_people, d.center_threshold,
+        )  # fmt: skip
+        sample_ids = records.column("sample_id").to_pylist()
+        image_ids = [ids[sample_ids[b].rsplit("/", 1)[-1]] for b in people.batch_index.tolist()]
+        joints = people.joints_2d[:, bench.keypoint_set.canonical_indices].cpu().numpy()
+        detections += to_detections(joints, people.score.cpu().numpy(), image_ids, category["id"])
+        images += records.num_rows
+    ap = keypoint_ap(gt, detections, bench.sigmas)
+    return [
+        {
+            "benchmark": bench.name,
+            "protocol": "detected",
+            "subset": "all",
+            "images": float(images),
+            "people": float(sum(1 for a in gt["annotations"] if not a.get("iscrowd", 0))),
+            **{k.lower(): v for k, v in ap.items()},
+        }
+    ]
+
+
+def gendered_meshes(directory: str | Path | None):
+    """A factory (body, body config) -> GroundTruthMeshes: the model's body for everyone, or with
+    ``directory`` the SMPL_MALE / SMPL_FEMALE files there (.pkl or .npz) for gendered labels."""
+    from instancehmr.body.smpl import BodyModel
+
+    if directory is None:
+        return lambda body, body_cfg: GroundTruthMeshes({"neutral": body})
+    files = {}
+    for gender in ("male", "female"):
+        found = [
+            f for f in sorted(Path(directory).glob(f"SMPL_{gender.upper()}.*"))
+            if f.suffix in (".pkl", ".npz")
+        ]  # fmt: skip
+        if not found:
+            raise FileNotFoundError(
+                f"{directory}: no SMPL_{gender.upper()}.pkl or .npz (gendered GT meshes)"
+            )
+        files[gender] = found[0]
+
+    def make(body, body_cfg):
+        device = body.h36m_regressor.device
+        bodies = {g: BodyModel.from_config(body_cfg, f).to(device) for g, f in files.items()}
+        return GroundTruthMeshes({"neutral": body, **bodies})
+
+    return make
 
 
 def evaluate(
-    reference: str, benchmarks: list[str], protocols=PROTOCOLS, out_dir: str | Path = "eval_results"
-) -> str:
-    """Evaluate, write ``table.md`` and ``table.csv``, log to MLflow; returns the table."""
-    unknown = [b for b in benchmarks if b not in BENCHMARKS]
+    reference: str,
+    benchmarks: list[str],
+    protocols=PROTOCOLS,
+    out_dir: str | Path = "eval_results",
+    overrides=(),
+    gendered_models: str | Path | None = None,
+) -> EvalResult:
+    """Evaluate, write ``table.md`` and ``table.csv`` under ``out_dir/<model>``, log to MLflow."""
+    from instancehmr.data.prepare import DataUnavailable
+
+    chosen = [get_benchmark(b) for b in benchmarks]
+    unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown:
-        raise ValueError(
-            f"unknown benchmarks {unknown}; this version evaluates {sorted(BENCHMARKS)}"
+        raise ValueError(f"unknown protocols {unknown}; known: {list(PROTOCOLS)}")
+    meshes = gendered_meshes(gendered_models)
+    loaded = load_model(reference, overrides)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    loaded.model.to(device)
+    result = EvalResult(rows=[])
+    for bench in chosen:
+        try:
+            files = benchmark_files(loaded, bench)
+        except DataUnavailable as err:
+            result.unavailable[bench.name] = str(err)
+            print(f"{bench.name}: skipped: {err}")
+            continue
+        if bench.kind == "mesh":
+            result.rows += evaluate_mesh(loaded, bench, files, protocols, meshes, device)
+        else:
+            result.rows += evaluate_keypoints(loaded, bench, files, device)
+    if not result.rows:
+        raise FileNotFoundError(
+            "no benchmark has data:\n" + "\n".join(f"  {v}" for v in result.unavailable.values())
         )
-    loaded = load_model(reference)
-    rows = [row for b in benchmarks for row in evaluate_benchmark(loaded, b, protocols)]
-    out = Path(out_dir) / loaded.label
+    notes = [f"{name}: no data (skipped)" for name in result.unavailable]
+    if gendered_models is None and any(b.name.startswith("3dpw") for b in chosen):
+        notes.append("3DPW MPVPE against GT meshes of the model's own body (no --gendered-models)")
+    result.table = format_tables(result.rows, notes)
+    result.out_dir = Path(out_dir) / loaded.label
+    _write(result)
+    _log(loaded, result)
+    return result
+
+
+def _write(result: EvalResult) -> None:
+    """table.md and table.csv, each written whole (temporary file, then renamed)."""
+    out = result.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    table = format_table(rows)
-    (out / "table.md").write_text(table + "\n")
-    with (out / "table.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["benchmark", "protocol", "subset", *METRICS])
+    (out / "table.md.tmp").write_text(result.table + "\n")
+    with (out / "table.csv.tmp").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=ROW_FIELDS, restval="")
         writer.writeheader()
-        writer.writerows(rows)
-    _log(loaded, rows, out)
-    return table
+        writer.writerows(result.rows)
+    for name in ("table.md", "table.csv"):
+        os.replace(out / f"{name}.tmp", out / name)
 
 
-def _log(loaded: LoadedModel, rows: list[dict], out: Path) -> None:
-    import math
+def _metric_key(row: dict, metric: str) -> str:
+    subset = row["subset"].replace(":", "_")
+    return f"eval/{row['benchmark']}/{row['protocol']}/{subset}/{metric}"
 
+
+def _log(loaded: LoadedModel, result: EvalResult) -> None:
+    """Metrics and tables to the model's run (a new evaluation run for a bare checkpoint);
+    through the registry, the headline numbers also tag the model version."""
     import mlflow
+    from mlflow.tracking import MlflowClient
 
     from instancehmr.track.runs import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri(loaded.cfg))
     metrics = {
-        f"eval/{r['benchmark']}/{r['protocol']}/{r['subset'].replace(':', '_')}/{m}": float(r[m])
-        for r in rows
-        for m in METRICS
-        if math.isfinite(float(r[m]))
+        _metric_key(r, m): float(r[m])
+        for r in result.rows
+        for m in ROW_FIELDS[3:]
+        if m in r and math.isfinite(float(r[m]))
     }
     if loaded.run_id is None:
         mlflow.set_experiment(f"{loaded.cfg.name}-eval")
@@ -206,5 +361,16 @@ def _log(loaded: LoadedModel, rows: list[dict], out: Path) -> None:
     else:
         run_id = loaded.run_id
     mlflow.log_metrics(metrics, run_id=run_id)
-    mlflow.log_artifact(str(out / "table.md"), artifact_path="eval", run_id=run_id)
-    mlflow.log_artifact(str(out / "table.csv"), artifact_path="eval", run_id=run_id)
+    for name in ("table.md", "table.csv"):
+        mlflow.log_artifact(str(result.out_dir / name), artifact_path="eval", run_id=run_id)
+    if result.unavailable:
+        mlflow.log_text(json.dumps(result.unavailable, indent=2), "eval/unavailable.json", run_id)
+    if loaded.version is not None:
+        client = MlflowClient()
+        for r in result.rows:
+            if r["subset"] == "all":
+                for m in ("mpjpe", "ap"):
+                    if m in r and math.isfinite(float(r[m])):
+                        client.set_model_version_tag(
+                            *loaded.version, _metric_key(r, m), f"{float(r[m]):.2f}"
+                        )

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import torch
 
 from instancehmr.eval.metrics import center_ap
-from instancehmr.eval.protocols import evaluate_batch, merge
+from instancehmr.eval.protocols import MeshScorer, merge
 from instancehmr.model.decode import find_centers
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -34,14 +34,13 @@ def validate(
     """Mean MPJPE, PA-MPJPE (SMPL-24 joints, pelvis-aligned) and MPVPE in mm over people with
     those labels, read at GT centers, and center AP over all images, as ``val/...`` metrics."""
     model.eval()
+    scorer = MeshScorer(body, model.input_size, pose_representation)
     parts, detections, ground_truth = [], [], []
     for batch in batches:
         batch = {k: torch.as_tensor(v).to(device) for k, v in batch.items()}
         out = model(to_model_input(batch["images"]))
         map_size = out["center_map"].shape[-1]
-        parts.append(
-            evaluate_batch(out, batch, body, model.input_size, pose_representation, "gt-centers")
-        )
+        parts.append(scorer(out, batch, "gt-centers"))
         found_b, found_xy, scores = find_centers(out["center_map"], threshold=0.05)
         for i in range(len(batch["images"])):
             here = found_b == i

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from instancehmr.data.cards import load_card
 from instancehmr.data.pipeline import mix_weights, shard_dir, training_dataset, validation_dataset
-from instancehmr.data.prepare import MANIFEST
+from instancehmr.data.prepare import ensure_prepared
 
 
 class ResourceError(ValueError):
@@ -33,26 +33,16 @@ class TrainResult:
 
 
 def ensure_data(cfg: DictConfig) -> dict[str, str]:
-    """Shards of every corpus the run reads; the synthetic corpus is prepared when missing, a
-    real one is an error naming the command. Returns {corpus: manifest content hash}."""
-    import json
-
-    from instancehmr.data.prepare import prepare
-
-    cards = {card.path: card for card, _ in mix_weights(cfg)}
-    val = load_card(cfg.data.val_card)
-    cards.setdefault(val.path, val)
+    """Shards of every corpus the run reads, prepared first where missing (a corpus without
+    raw files is a DataUnavailable error saying how to get it). Returns {corpus: content hash}."""
+    needs = [(card, "train") for card, _ in mix_weights(cfg)]
+    needs.append((load_card(cfg.data.val_card), cfg.data.val_split))
+    cards = {card.path: card for card, _ in needs}
     hashes = {}
-    for card in cards.values():
-        manifest = Path(cfg.data.shards_dir) / card.name / MANIFEST
-        if not manifest.is_file():
-            if card.format != "synthetic_crowd":
-                raise FileNotFoundError(
-                    f"{manifest}: {card.name} is not prepared; run `instancehmr data prepare {card.path} "
-                    f"--out {cfg.data.shards_dir}`"
-                )
-            prepare([card.path], cfg.data.shards_dir)
-        hashes[card.name] = json.loads(manifest.read_text())["content_hash"]
+    for path, card in cards.items():
+        splits = sorted({split for c, split in needs if c.path == path})
+        manifest = ensure_prepared(card, cfg.data.shards_dir, splits)
+        hashes[card.name] = manifest["content_hash"]
     return hashes
 
 

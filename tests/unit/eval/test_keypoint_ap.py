@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 from pycocotools.cocoeval import COCOeval
 
+from instancehmr.body.joint_sets import COCO17, CROWDPOSE14
 from instancehmr.eval.keypoint_ap import (
     COCO_SIGMAS,
     CROWDPOSE_SIGMAS,
     ground_truth_index,
     keypoint_ap,
+    to_detections,
 )
 
 REAL = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "real"
@@ -66,3 +68,24 @@ def test_perturbed_keypoints_match_pycocotools_called_directly():
 def test_no_detections_give_zero():
     gt = json.loads((REAL / "crowdpose" / "test_crowdpose.json").read_text())
     assert keypoint_ap(gt, [], CROWDPOSE_SIGMAS)["AP"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("name", "joint_set", "sigmas"),
+    [
+        ("coco/test_coco.json", COCO17, COCO_SIGMAS),
+        ("crowdpose/test_crowdpose.json", CROWDPOSE14, CROWDPOSE_SIGMAS),
+    ],
+)
+def test_canonical_joints_mapped_to_the_benchmark_set_give_ap_one(name, joint_set, sigmas):
+    """The evaluation path: people in canonical joints -> the benchmark's joints -> results."""
+    gt = json.loads((REAL / name).read_text())
+    people = [a for a in gt["annotations"] if any(a["keypoints"][2::3]) and not a.get("iscrowd")]
+    canonical = []
+    for a in people:
+        k = np.array(a["keypoints"], np.float32).reshape(-1, 3)
+        kp, _ = joint_set.to_canonical(k[:, :2], k[:, 2] > 0)
+        canonical.append(kp)
+    joints = np.stack(canonical)[:, joint_set.canonical_indices]
+    dets = to_detections(joints, np.ones(len(people)), [a["image_id"] for a in people], 1)
+    assert keypoint_ap(gt, dets, sigmas)["AP"] == pytest.approx(1.0)

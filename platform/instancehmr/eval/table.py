@@ -1,0 +1,101 @@
+"""Evaluation tables: the headline table in the layout of the paper's Tables 1 and 2 (one line
+per protocol, the paper's own numbers beside them) and the full table of every row.
+
+A row is a dict with ``ROW_FIELDS`` keys (those a benchmark does not report are absent):
+errors in mm, recall and AP in [0, 1] (AP printed in percent, as the paper does).
+"""
+
+from __future__ import annotations
+
+import math
+
+ROW_FIELDS = [
+    "benchmark", "protocol", "subset", "images", "people", "recall", "mpjpe", "pa_mpjpe",
+    "mpvpe", "ap", "ap50", "ap75", "apm", "apl",
+]  # fmt: skip
+LABELS = {
+    "recall": "recall", "mpjpe": "MPJPE", "pa_mpjpe": "PA-MPJPE", "mpvpe": "MPVPE",
+    "ap": "AP", "ap50": "AP50", "ap75": "AP75", "apm": "APM", "apl": "APL",
+}  # fmt: skip
+#: Headline columns per benchmark, in the paper's order: (benchmark, subset, metric, title).
+HEADLINE = {
+    "3dpw-pc": [("all", m, f"3DPW-PC {LABELS[m]}") for m in ("mpjpe", "pa_mpjpe", "mpvpe")],
+    "ochuman": [("all", "ap", "OCHuman AP")],
+    "crowdpose": [("all", "ap", "CrowdPose AP")],
+    "panoptic": [
+        (g, "mpjpe", f"CMU {g}") for g in ("Haggling", "Mafia", "Ultimatum", "Pizza", "mean")
+    ],
+    "3dpw": [("all", m, f"3DPW {LABELS[m]}") for m in ("mpjpe", "pa_mpjpe", "mpvpe")],
+    "synthetic": [("all", m, f"Synthetic {LABELS[m]}") for m in ("mpjpe", "pa_mpjpe", "mpvpe")]
+    + [(f"occlusion:{k}", "mpjpe", f"Synthetic {k} MPJPE") for k in ("none", "partial", "heavy")],
+}
+#: The paper's ResNet-50 numbers (PAPER.md; AP in percent), printed under the headline.
+PAPER = {
+    ("3dpw-pc", "all", "mpjpe"): 102.0, ("3dpw-pc", "all", "pa_mpjpe"): 77.2,
+    ("3dpw-pc", "all", "mpvpe"): 131.0, ("ochuman", "all", "ap"): 34.9,
+    ("crowdpose", "all", "ap"): 31.6, ("panoptic", "mean", "mpjpe"): 126.1,
+    ("3dpw", "all", "mpjpe"): 78.0, ("3dpw", "all", "pa_mpjpe"): 47.8,
+    ("3dpw", "all", "mpvpe"): 85.6,
+}  # fmt: skip
+PERCENT = {"recall", "ap", "ap50", "ap75", "apm", "apl"}
+
+
+def _cell(metric: str, value) -> str:
+    if value is None or value == "" or not math.isfinite(float(value)):
+        return "–"
+    value = float(value)
+    return f"{100 * value:.1f}" if metric in PERCENT else f"{value:.1f}"
+
+
+def headline(rows: list[dict]) -> str:
+    """One line per protocol, the headline columns of every benchmark in ``rows``; a
+    ``detected`` line adds each mesh benchmark's recall; the paper's numbers below."""
+    present = [b for b in HEADLINE if any(r["benchmark"] == b for r in rows)]
+    index = {(r["benchmark"], r["protocol"], r["subset"]): r for r in rows}
+    columns = [(b, *c) for b in present for c in HEADLINE[b]]
+    columns += [
+        (b, "all", "recall", f"{b} recall")
+        for b in present
+        if any(r["benchmark"] == b and "recall" in r for r in rows)
+    ]
+    lines = [
+        "| protocol | " + " | ".join(c[3] for c in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for protocol in dict.fromkeys(r["protocol"] for r in rows):
+        cells = [
+            _cell(metric, index.get((b, protocol, subset), {}).get(metric))
+            for b, subset, metric, _ in columns
+        ]
+        lines.append(f"| {protocol} | " + " | ".join(cells) + " |")
+    if any((b, s, m) in PAPER for b, s, m, _ in columns):
+        cells = [f"{PAPER[(b, s, m)]:.1f}" if (b, s, m) in PAPER else "" for b, s, m, _ in columns]
+        lines.append("| paper (ResNet-50, gt-centers) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def full_table(rows: list[dict]) -> str:
+    """Every row with every metric it has (AP and recall in percent, errors in mm)."""
+    metrics = [f for f in ROW_FIELDS[3:] if any(f in r for r in rows)]
+    lines = [
+        "| benchmark | protocol | subset | " + " | ".join(LABELS.get(m, m) for m in metrics) + " |",
+        "|---|---|---|" + "---|" * len(metrics),
+    ]
+    for r in rows:
+        cells = [
+            f"{r[m]:.0f}" if m in ("images", "people") and m in r else _cell(m, r.get(m))
+            for m in metrics
+        ]
+        lines.append(
+            f"| {r['benchmark']} | {r['protocol']} | {r['subset']} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
+
+
+def format_tables(rows: list[dict], notes: list[str] = ()) -> str:
+    """Headline table, full table and notes, as Markdown."""
+    parts = ["## Headline (paper layout; errors mm, AP and recall %)", headline(rows), "",
+             "## All rows", full_table(rows)]  # fmt: skip
+    if notes:
+        parts += ["", *(f"- {n}" for n in notes)]
+    return "\n".join(parts)

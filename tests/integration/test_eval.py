@@ -1,0 +1,135 @@
+"""``instancehmr eval`` end to end on a tiny checkpoint: the real COCO and CrowdPose samples as
+keypoint benchmarks, the synthetic split under both protocols, a benchmark without data."""
+
+import csv
+import dataclasses
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from instancehmr.eval.benchmarks import BENCHMARKS
+
+REPO = Path(__file__).resolve().parents[2]
+REAL = REPO.parent / "shared" / "fixtures" / "real"
+
+
+def card(root: Path, name: str, folder: str, annotations: str) -> Path:
+    """A benchmark card over a folder of the real samples (images and JSON side by side)."""
+    raw = yaml.safe_load((REPO / "datasets" / f"{name}.yaml").read_text())
+    raw.update(
+        root=str(REAL / folder), splits={"test": {"annotations": annotations, "images": "."}}
+    )
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A tiny untrained checkpoint, a small synthetic card, local Ray; MLflow lands here."""
+    import ray
+
+    from instancehmr.config import load_config, to_yaml
+    from instancehmr.model import build_model
+    from instancehmr.runtime import init_ray
+    from instancehmr.train.checkpoint import save_training_state
+
+    root = tmp_path_factory.mktemp("eval")
+    raw = yaml.safe_load((REPO / "datasets" / "synthetic.yaml").read_text())
+    raw["options"].update({"image_size": 128, "sizes": {"train": 4, "val": 4, "test": 8}})
+    (root / "synthetic.yaml").write_text(yaml.safe_dump(raw))
+    cfg = load_config(
+        REPO / "experiments" / "quickstart.yaml",
+        [
+            f"data.mix.0.card={root / 'synthetic.yaml'}", f"data.val_card={root / 'synthetic.yaml'}",
+            f"data.shards_dir={root / 'shards'}", "model.input_size=64", "model.map_size=8",
+            "model.head_channels=16", "model.embedding_dim=16", "decode.center_threshold=0.0",
+        ],
+    )  # fmt: skip
+    torch.manual_seed(0)
+    (root / "ckpt").mkdir()
+    save_training_state(
+        root / "ckpt", {"model": build_model(cfg).state_dict(), "config": to_yaml(cfg)}
+    )
+    old = Path.cwd()
+    os.chdir(root)
+    init_ray(num_cpus=2)
+    yield root
+    ray.shutdown()
+    os.chdir(old)
+
+
+def test_benchmarks_with_data_run_and_one_without_is_reported(workdir, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from instancehmr.eval.run import evaluate
+
+    monkeypatch.setitem(BENCHMARKS, "ochuman", dataclasses.replace(
+        BENCHMARKS["ochuman"], card=str(card(workdir, "ochuman", "coco", "test_coco.json"))
+    ))  # fmt: skip
+    monkeypatch.setitem(BENCHMARKS, "crowdpose", dataclasses.replace(
+        BENCHMARKS["crowdpose"],
+        card=str(card(workdir, "crowdpose", "crowdpose", "test_crowdpose.json")),
+    ))  # fmt: skip
+    missing = yaml.safe_load((REPO / "datasets" / "panoptic.yaml").read_text())
+    missing["root"] = str(workdir / "nowhere")
+    (workdir / "panoptic.yaml").write_text(yaml.safe_dump(missing))
+    monkeypatch.setitem(BENCHMARKS, "panoptic", dataclasses.replace(
+        BENCHMARKS["panoptic"], card=str(workdir / "panoptic.yaml")
+    ))  # fmt: skip
+
+    result = evaluate(
+        str(workdir / "ckpt"), ["ochuman", "crowdpose", "panoptic", "synthetic"], out_dir="eval"
+    )
+    assert "panoptic" in result.unavailable and "To get it" in result.unavailable["panoptic"]
+    assert "panoptic-toolbox" in result.unavailable["panoptic"]  # the card's obtain text
+    rows = {(r["benchmark"], r["protocol"], r["subset"]): r for r in result.rows}
+    for name, images in (("ochuman", 4), ("crowdpose", 2)):
+        row = rows[(name, "detected", "all")]
+        assert row["images"] == images and 0.0 <= row["ap"] <= 1.0 and "ap75" in row
+    for protocol in ("gt-centers", "detected"):
+        assert rows[("synthetic", protocol, "all")]["people"] > 0
+        assert ("synthetic", protocol, "occlusion:heavy") in rows
+    assert rows[("synthetic", "gt-centers", "all")]["recall"] == 1.0
+    # Headline in the paper's layout, the full table, the note on the skipped benchmark.
+    assert "| protocol | OCHuman AP | CrowdPose AP | Synthetic MPJPE |" in result.table
+    assert "| paper (ResNet-50, gt-centers) | 34.9 | 31.6 |" in result.table
+    assert "panoptic: no data (skipped)" in result.table
+    with (result.out_dir / "table.csv").open() as fh:
+        assert len(list(csv.DictReader(fh))) == len(result.rows)
+    run = MlflowClient().search_runs(
+        [MlflowClient().get_experiment_by_name("quickstart-eval").experiment_id]
+    )[0]
+    assert "eval/ochuman/detected/all/ap" in run.data.metrics
+    assert "eval/synthetic/detected/occlusion_heavy/recall" in run.data.metrics
+
+
+def test_a_checkpoint_that_does_not_match_its_config_is_refused(workdir):
+    from instancehmr.eval.run import evaluate
+
+    with pytest.raises(ValueError, match="checkpoint does not match the model"):
+        evaluate(str(workdir / "ckpt"), ["synthetic"], overrides=["model.embedding_dim=32"])
+    with pytest.raises(ValueError, match=r"unknown benchmark '3dpw_pc'.*'3dpw-pc'"):
+        evaluate(str(workdir / "ckpt"), ["3dpw_pc"])
+    assert not (workdir / "eval_results").exists()  # nothing half-written
+
+
+def test_a_registry_alias_that_does_not_exist_lists_the_ones_that_do(workdir):
+    import mlflow
+
+    from instancehmr.eval.run import load_model
+
+    client = mlflow.tracking.MlflowClient()
+    client.create_registered_model("tiny")
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(workdir / "ckpt" / "training_state.pt"), "checkpoint")
+    version = client.create_model_version(
+        "tiny", f"runs:/{run.info.run_id}/checkpoint", run.info.run_id
+    )
+    client.set_registered_model_alias("tiny", "champion", version.version)
+    assert load_model("models:/tiny@champion").version == ("tiny", str(version.version))
+    with pytest.raises(ValueError, match=r"aliases of 'tiny': \['champion'\]"):
+        load_model("models:/tiny@best")

@@ -1,0 +1,30 @@
+from instancehmr.eval.table import format_tables, full_table, headline
+
+ROWS = [
+    {"benchmark": "3dpw-pc", "protocol": "gt-centers", "subset": "all", "people": 10.0,
+     "recall": 1.0, "mpjpe": 101.04, "pa_mpjpe": 70.0, "mpvpe": float("nan")},
+    {"benchmark": "3dpw-pc", "protocol": "detected", "subset": "all", "people": 10.0,
+     "recall": 0.8, "mpjpe": 95.0, "pa_mpjpe": 66.0, "mpvpe": 120.0},
+    {"benchmark": "ochuman", "protocol": "detected", "subset": "all", "images": 4.0,
+     "people": 12.0, "ap": 0.3456, "ap50": 0.5, "ap75": 0.25, "apm": 0.1, "apl": 0.4},
+]  # fmt: skip
+
+
+def test_headline_has_one_line_per_protocol_in_the_papers_column_order():
+    lines = headline(ROWS).splitlines()
+    assert lines[0] == (
+        "| protocol | 3DPW-PC MPJPE | 3DPW-PC PA-MPJPE | 3DPW-PC MPVPE | OCHuman AP | 3dpw-pc recall |"
+    )
+    # Errors in mm, AP and recall in percent; what a protocol does not report is a dash.
+    assert lines[2] == "| gt-centers | 101.0 | 70.0 | – | – | 100.0 |"
+    assert lines[3] == "| detected | 95.0 | 66.0 | 120.0 | 34.6 | 80.0 |"
+    assert lines[4] == "| paper (ResNet-50, gt-centers) | 102.0 | 77.2 | 131.0 | 34.9 |  |"
+
+
+def test_full_table_lists_every_row_and_notes_follow():
+    table = full_table(ROWS)
+    assert table.splitlines()[0].startswith("| benchmark | protocol | subset | images | people |")
+    assert "| ochuman | detected | all | 4 | 12 | – | – | – | – | 34.6 | 50.0 | 25.0 |" in table
+    assert format_tables(ROWS, ["panoptic: no data (skipped)"]).endswith(
+        "- panoptic: no data (skipped)"
+    )
