@@ -63,8 +63,6 @@ def _eval(args: argparse.Namespace) -> None:
     print(result.table)
     print(f"written to {result.out_dir}/table.md and table.csv")
 
-    print(evaluate(args.model, args.benchmarks, args.protocol, args.out))
-
 
 def _bench_model(args: argparse.Namespace) -> None:
     from instancehmr.bench.model import bench_model

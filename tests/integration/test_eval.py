@@ -133,3 +133,15 @@ def test_a_registry_alias_that_does_not_exist_lists_the_ones_that_do(workdir):
     assert load_model("models:/tiny@champion").version == ("tiny", str(version.version))
     with pytest.raises(ValueError, match=r"aliases of 'tiny': \['champion'\]"):
         load_model("models:/tiny@best")
+
+
+def test_cli_takes_benchmarks_then_overrides_and_prints_the_tables(workdir, capsys):
+    from instancehmr.cli import main
+
+    ckpt = str(workdir / "ckpt")
+    assert main(["eval", ckpt, "synthetic", "decode.center_threshold=0.9", "--out", "cli"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("## Headline") == 1 and "| detected | " in out
+    assert "written to cli/" in out and "synthetic recall |" in out
+    assert main(["eval", ckpt, "synthetic", "decode.center_treshold=0.9"]) == 2
+    assert "did you mean 'decode.center_threshold'" in capsys.readouterr().err

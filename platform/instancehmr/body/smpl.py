@@ -22,6 +22,7 @@ from instancehmr.body.joint_sets import (
     CANONICAL_INDEX,
     FACE_VERTEX_JOINTS,
     JOINT_VERTEX_IDS,
+    NUM_CANONICAL,
 )
 from instancehmr.body.model_file import read_joint_regressor, read_smpl_file
 from instancehmr.body.synthetic import H36M_REGRESSOR_FILE, ensure_synthetic_body
@@ -99,6 +100,11 @@ class BodyModel(nn.Module):
             )
         if betas.shape[1] != self.num_betas:
             raise ValueError(f"expected betas ({n}, {self.num_betas}), got {tuple(betas.shape)}")
+        if n == 0:  # smplx cannot pose an empty batch (nobody detected in an image batch)
+            empty = betas.new_zeros
+            return BodyOutput(
+                vertices=empty((0, NUM_VERTICES, 3)), joints=empty((0, NUM_CANONICAL, 3))
+            )
         out = self.smpl(
             betas=betas,
             global_orient=global_orient[:, None],

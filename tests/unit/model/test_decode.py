@@ -52,3 +52,11 @@ def test_decode_reads_planted_parameters_and_maps_back(body):
     assert torch.allclose(out.joints_2d, expected, atol=1e-4)
     # The second image is 300 x 200: its letterbox pads x; mapped joints land in its frame.
     assert out.joints_2d.shape == (3, 48, 2)
+
+
+def test_a_batch_where_nobody_is_found_decodes_to_no_people(body):
+    center, params, _ = planted()
+    out = decode_people({"center_map": center - 100, "param_map": params}, body, 128)
+    assert (
+        len(out) == 0 and out.vertices.shape == (0, 6890, 3) and out.joints_2d.shape == (0, 48, 2)
+    )
