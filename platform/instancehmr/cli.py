@@ -64,6 +64,16 @@ def _eval(args: argparse.Namespace) -> None:
     print(f"written to {result.out_dir}/table.md and table.csv")
 
 
+def _promote(args: argparse.Namespace) -> None:
+    import mlflow
+
+    from instancehmr.track.registry import promote
+    from instancehmr.track.runs import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri())
+    print(promote(args.experiment, args.metric, args.mode, args.force, args.name).summary())
+
+
 def _bench_model(args: argparse.Namespace) -> None:
     from instancehmr.bench.model import bench_model
     from instancehmr.config import load_config
@@ -145,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder with SMPL_MALE / SMPL_FEMALE (.pkl or .npz): gendered GT meshes for MPVPE",
     )
     ev.set_defaults(func=_eval)
+
+    pr = commands.add_parser(
+        "promote", help="make the best run of an MLflow experiment the registered champion"
+    )
+    pr.add_argument("experiment", help="MLflow experiment (an experiment's name, e.g. quickstart)")
+    pr.add_argument("--metric", default="val/mpjpe", help="metric that ranks runs")
+    pr.add_argument("--mode", default="min", choices=["min", "max"])
+    pr.add_argument("--force", action="store_true", help="promote even if not better")
+    pr.add_argument("--name", default="instancehmr", help="registered model name")
+    pr.set_defaults(func=_promote)
 
     data = commands.add_parser("data", help="corpora and shards").add_subparsers(
         dest="action", required=True

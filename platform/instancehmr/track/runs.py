@@ -20,10 +20,11 @@ RUN_NAME_TAG = "instancehmr.run_name"
 DEFAULT_STORE = "mlflow.db"
 
 
-def tracking_uri(cfg: DictConfig) -> str:
-    """``tracking.tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else SQLite in the working dir."""
+def tracking_uri(cfg: DictConfig | None = None) -> str:
+    """``tracking.tracking_uri`` of ``cfg``, else ``$MLFLOW_TRACKING_URI``, else SQLite in the
+    working dir."""
     return (
-        cfg.tracking.tracking_uri
+        (cfg.tracking.tracking_uri if cfg is not None else None)
         or os.environ.get("MLFLOW_TRACKING_URI")
         or f"sqlite:///{Path.cwd() / DEFAULT_STORE}"
     )

@@ -1,0 +1,147 @@
+"""``instancehmr promote``: make the best run of an experiment the registered ``champion``.
+
+The best finished run by a metric (``val/mpjpe``, min, by default) among an MLflow experiment's
+runs becomes a version of the registered model (unless it is one already), described with its
+metrics, config hash, data manifest hashes and source run. The alias ``champion`` moves to it
+and the old champion becomes ``previous``. A candidate that is not strictly better than the
+current champion on the same metric is refused, with both numbers, unless ``force``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+
+CHAMPION, PREVIOUS = "champion", "previous"
+MODES = ("min", "max")
+
+
+class PromotionRefused(ValueError):
+    """The candidate does not beat the champion (the message gives both values)."""
+
+
+@dataclass
+class Promotion:
+    name: str
+    version: str
+    run_id: str
+    metric: str
+    value: float
+    previous_version: str | None
+    previous_value: float | None
+    registered_now: bool
+
+    def summary(self) -> str:
+        was = (
+            f"; previous champion v{self.previous_version} ({self.metric}={self.previous_value:.4g})"
+            if self.previous_version
+            else ""
+        )
+        new = " (newly registered)" if self.registered_now else ""
+        return (
+            f"{self.name} v{self.version}{new} from run {self.run_id} is now '{CHAMPION}' "
+            f"({self.metric}={self.value:.4g}){was}"
+        )
+
+
+def _better(value: float, than: float, mode: str) -> bool:
+    return value < than if mode == "min" else value > than
+
+
+def best_run(client, experiment_name: str, metric: str, mode: str):
+    """The finished run of ``experiment_name`` with the best final ``metric``; a ValueError
+    listing the experiments (or saying no run has the metric) otherwise."""
+    if mode not in MODES:
+        raise ValueError(f"--mode must be one of {MODES}, got '{mode}'")
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        names = sorted(e.name for e in client.search_experiments())
+        raise ValueError(f"no MLflow experiment '{experiment_name}'; experiments: {names}")
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string="attributes.status = 'FINISHED'",
+        order_by=[f"metrics.`{metric}` {'ASC' if mode == 'min' else 'DESC'}"],
+    )
+    runs = [r for r in runs if math.isfinite(r.data.metrics.get(metric, math.nan))]
+    if not runs:
+        raise ValueError(f"experiment '{experiment_name}': no finished run has metric '{metric}'")
+    return runs[0]
+
+
+def _describe(run, metric: str) -> str:
+    metrics = ", ".join(
+        f"{k}={v:.4g}" for k, v in sorted(run.data.metrics.items()) if k.startswith("val/")
+    )
+    manifests = ", ".join(
+        f"{k.split('.', 1)[1]}={v}"
+        for k, v in sorted(run.data.tags.items())
+        if k.startswith("data_manifest.")
+    )
+    return (
+        f"Promoted by {metric}. Source run {run.info.run_id} ({run.info.run_name}); "
+        f"config hash {run.data.tags.get('config_hash', 'unknown')}; data manifests {manifests}; "
+        f"metrics {metrics}."
+    )
+
+
+def promote(
+    experiment: str,
+    metric: str = "val/mpjpe",
+    mode: str = "min",
+    force: bool = False,
+    name: str = "instancehmr",
+) -> Promotion:
+    """Promote the best run of ``experiment`` (see the module docstring)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    run = best_run(client, experiment, metric, mode)
+    value = run.data.metrics[metric]
+    champion = None
+    with contextlib.suppress(MlflowException):  # no model or no champion yet: any run may be first
+        champion = client.get_model_version_by_alias(name, CHAMPION)
+    previous_value = None
+    if champion is not None:
+        if champion.run_id == run.info.run_id:
+            raise PromotionRefused(
+                f"run {run.info.run_id} ({metric}={value:.4g}) is already '{CHAMPION}' "
+                f"({name} v{champion.version})"
+            )
+        previous_value = client.get_run(champion.run_id).data.metrics.get(metric, math.nan)
+        if not force and not _better(value, previous_value, mode):
+            raise PromotionRefused(
+                f"best run {run.info.run_id} of '{experiment}' has {metric}={value:.4g}, not "
+                f"{'below' if mode == 'min' else 'above'} the champion {name} "
+                f"v{champion.version} ({previous_value:.4g}); --force promotes it anyway"
+            )
+    versions = client.search_model_versions(f"name='{name}' and run_id='{run.info.run_id}'")
+    if versions:
+        version = max(versions, key=lambda v: int(v.version))
+    else:
+        logged = mlflow.search_logged_models(
+            filter_string=f"source_run_id = '{run.info.run_id}'", output_format="list"
+        )
+        if not logged:
+            raise ValueError(f"run {run.info.run_id} logged no model; it cannot be registered")
+        version = mlflow.register_model(logged[0].model_uri, name)
+    client.update_model_version(name, version.version, description=_describe(run, metric))
+    client.set_model_version_tag(name, version.version, metric, f"{value:.6g}")
+    for key in ("config_hash", *(k for k in run.data.tags if k.startswith("data_manifest."))):
+        if key in run.data.tags:
+            client.set_model_version_tag(name, version.version, key, run.data.tags[key])
+    if champion is not None:
+        client.set_registered_model_alias(name, PREVIOUS, champion.version)
+    client.set_registered_model_alias(name, CHAMPION, version.version)
+    return Promotion(
+        name=name,
+        version=str(version.version),
+        run_id=run.info.run_id,
+        metric=metric,
+        value=value,
+        previous_version=None if champion is None else str(champion.version),
+        previous_value=previous_value,
+        registered_now=not versions,
+    )
