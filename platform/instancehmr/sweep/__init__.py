@@ -1,0 +1,1 @@
+"""Hyperparameter sweeps over experiments: sweep files, Ray Tune trials, leaderboards."""

@@ -1,0 +1,176 @@
+"""Sweep files (``experiments/sweeps/*.yaml``): a base experiment, a search space over any config
+keys, the search algorithm, the early-stopping scheduler, the metric, the trial budget.
+
+```yaml
+name: loss-weights            # the sweep's MLflow parent run and Ray Tune experiment
+experiment: quickstart        # base experiment (file or bare name)
+overrides: [train.epochs=2]   # fixed key=value overrides for every trial
+metric: val/mpjpe
+mode: min
+algorithm: random             # grid | random | optuna
+samples: 8                    # trials (grid: repeats of the whole grid)
+max_concurrent_trials: 1
+scheduler: {name: asha, grace_period: 1, reduction_factor: 2}   # or null: every trial runs out
+space:                        # config key -> one domain
+  loss.weights.cont: {loguniform: [5, 500]}
+  model.embedding_dim: {choice: [32, 64, 128, 256]}
+  train.seed: {grid: [0, 1]}
+```
+
+Domains: ``grid`` / ``choice`` (lists of values), ``uniform`` / ``loguniform`` (two numbers),
+``randint`` (two integers, high exclusive). Every key and every value a domain can produce is
+checked against the experiment's schema before any trial starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from instancehmr.config import ConfigError, load_config
+
+ALGORITHMS = ("grid", "random", "optuna")
+DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
+FIELDS = (
+    "name", "experiment", "overrides", "metric", "mode", "algorithm", "samples",
+    "max_concurrent_trials", "scheduler", "space",
+)  # fmt: skip
+SCHEDULER_FIELDS = ("name", "grace_period", "reduction_factor")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    path: Path
+    name: str
+    experiment: str
+    overrides: tuple[str, ...]
+    metric: str
+    mode: str
+    algorithm: str
+    samples: int
+    max_concurrent_trials: int
+    scheduler: dict[str, Any] | None
+    space: dict[str, dict[str, list]]
+
+    def trial_overrides(self, params: dict[str, Any]) -> list[str]:
+        """The key=value overrides of one trial: the fixed ones, then its sampled values."""
+        return [*self.overrides, *(f"{k}={json.dumps(v)}" for k, v in params.items())]
+
+    def corners(self) -> list[dict[str, Any]]:
+        """Values each key can take at its extremes (domain ends, every listed value): what the
+        schema check tries before any trial starts."""
+        values = {}
+        for key, domain in self.space.items():
+            ((kind, args),) = domain.items()
+            values[key] = (
+                list(args)
+                if kind in ("grid", "choice")
+                else [args[0], args[1] - (kind == "randint")]
+            )
+        width = max(len(v) for v in values.values())
+        return [{k: v[min(i, len(v) - 1)] for k, v in values.items()} for i in range(width)]
+
+
+def _fail(path: Path, where: str, why: str) -> ConfigError:
+    return ConfigError(f"{path}: {where}: {why}")
+
+
+def _domain(path: Path, key: str, domain: Any) -> dict[str, list]:
+    where = f"space.{key}"
+    if not isinstance(domain, dict) or len(domain) != 1:
+        raise _fail(path, where, f"one domain of {DOMAINS}, e.g. {{choice: [32, 64]}}")
+    ((kind, args),) = domain.items()
+    if kind not in DOMAINS:
+        match = difflib.get_close_matches(str(kind), DOMAINS, n=1)
+        hint = f" (did you mean '{match[0]}'?)" if match else ""
+        raise _fail(path, where, f"unknown domain '{kind}'{hint}; known: {DOMAINS}")
+    if not isinstance(args, list) or not args:
+        raise _fail(path, where, f"{kind} needs a non-empty list")
+    if kind in ("uniform", "loguniform", "randint"):
+        if (
+            len(args) != 2
+            or not all(isinstance(a, int | float) for a in args)
+            or args[0] >= args[1]
+        ):
+            raise _fail(path, where, f"{kind} needs [low, high] numbers with low < high")
+        if kind == "loguniform" and args[0] <= 0:
+            raise _fail(path, where, "loguniform needs low > 0")
+        if kind == "randint" and not all(isinstance(a, int) for a in args):
+            raise _fail(path, where, "randint needs integers")
+    return {kind: list(args)}
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Read and check a sweep file, including every key and extreme value of its search space
+    against the base experiment's schema; a ConfigError naming the file and field otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: sweep file not found")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a sweep file is a mapping of {FIELDS}")
+    for key in raw:
+        if key not in FIELDS:
+            match = difflib.get_close_matches(str(key), FIELDS, n=1)
+            hint = f" (did you mean '{match[0]}'?)" if match else ""
+            raise _fail(path, key, f"unknown field{hint}")
+    missing = [k for k in ("experiment", "metric", "space") if k not in raw]
+    if missing:
+        raise ConfigError(f"{path}: missing fields {missing}")
+    space = raw["space"]
+    if not isinstance(space, dict) or not space:
+        raise _fail(path, "space", "the search space is empty: give at least one key and domain")
+    space = {str(k): _domain(path, str(k), v) for k, v in space.items()}
+    algorithm = raw.get("algorithm", "random")
+    if algorithm not in ALGORITHMS:
+        raise _fail(path, "algorithm", f"'{algorithm}' is not one of {ALGORITHMS}")
+    if algorithm == "grid" and any("grid" not in d for d in space.values()):
+        raise _fail(path, "algorithm", "grid search needs every domain to be a grid")
+    if algorithm == "optuna":
+        try:
+            import optuna  # noqa: F401
+        except ImportError:
+            raise _fail(
+                path, "algorithm", "optuna is not installed (pip install '.[optuna]')"
+            ) from None
+    scheduler = raw.get("scheduler")
+    if scheduler is not None:
+        if not isinstance(scheduler, dict) or scheduler.get("name") != "asha":
+            raise _fail(path, "scheduler", "null or {name: asha, grace_period, reduction_factor}")
+        unknown = [k for k in scheduler if k not in SCHEDULER_FIELDS]
+        if unknown:
+            raise _fail(path, "scheduler", f"unknown keys {unknown}; known: {SCHEDULER_FIELDS}")
+    mode = raw.get("mode", "min")
+    if mode not in ("min", "max"):
+        raise _fail(path, "mode", f"'{mode}' is not min or max")
+    for field in ("samples", "max_concurrent_trials"):
+        value = raw.get(field, 1)
+        if not isinstance(value, int) or value < 1:
+            raise _fail(path, field, f"a positive integer, got {value!r}")
+    overrides = raw.get("overrides") or []
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        raise _fail(path, "overrides", "a list of key=value strings")
+    spec = SweepSpec(
+        path=path,
+        name=str(raw.get("name") or path.stem),
+        experiment=str(raw["experiment"]),
+        overrides=tuple(overrides),
+        metric=str(raw["metric"]),
+        mode=mode,
+        algorithm=algorithm,
+        samples=raw.get("samples", 1),
+        max_concurrent_trials=raw.get("max_concurrent_trials", 1),
+        scheduler=scheduler,
+        space=space,
+    )
+    for params in spec.corners():
+        try:
+            load_config(spec.experiment, spec.trial_overrides(params))
+        except ConfigError as err:
+            raise ConfigError(f"{path}: space: {err}") from None
+    return spec

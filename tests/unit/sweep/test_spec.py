@@ -1,0 +1,73 @@
+import pytest
+import yaml
+
+from instancehmr.config import ConfigError
+from instancehmr.sweep.spec import load_sweep
+
+BASE = {
+    "name": "weights",
+    "experiment": "quickstart",
+    "overrides": ["train.epochs=1"],
+    "metric": "val/mpjpe",
+    "mode": "min",
+    "algorithm": "random",
+    "samples": 4,
+    "scheduler": {"name": "asha", "grace_period": 1, "reduction_factor": 2},
+    "space": {
+        "loss.weights.cont": {"loguniform": [5, 500]},
+        "model.embedding_dim": {"choice": [32, 64, 128, 256]},
+        "train.seed": {"randint": [0, 3]},
+    },
+}
+
+
+def write(tmp_path, **changes):
+    raw = {**BASE, **changes}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_a_sweep_file_loads_with_trial_overrides_and_checked_corners(tmp_path):
+    spec = load_sweep(write(tmp_path))
+    assert spec.name == "weights" and spec.samples == 4 and spec.scheduler["name"] == "asha"
+    params = {"loss.weights.cont": 50.0, "model.embedding_dim": 64}
+    assert spec.trial_overrides(params) == [
+        "train.epochs=1",
+        "loss.weights.cont=50.0",
+        "model.embedding_dim=64",
+    ]
+    corners = spec.corners()
+    assert len(corners) == 4 and corners[0]["train.seed"] == 0 and corners[1]["train.seed"] == 2
+    assert [c["model.embedding_dim"] for c in corners] == [32, 64, 128, 256]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"space": {}}, "search space is empty"),
+        ({"space": {"model.embeding_dim": {"choice": [32]}}}, "did you mean 'model.embedding_dim'"),
+        ({"space": {"model.embedding_dim": {"choice": ["big"]}}}, "model.embedding_dim"),
+        ({"space": {"model.embedding_dim": {"choise": [32]}}}, "did you mean 'choice'"),
+        ({"space": {"optim.lr": {"loguniform": [0, 1]}}}, "loguniform needs low > 0"),
+        ({"algorithm": "grid"}, "grid search needs every domain to be a grid"),
+        ({"algorithm": "bayes"}, "'bayes' is not one of"),
+        ({"scheduler": {"name": "pbt"}}, "scheduler"),
+        ({"sampels": 3}, "did you mean 'samples'"),
+        ({"samples": 0}, "samples: a positive integer"),
+        ({"overrides": ["train.epoch=1"]}, "did you mean 'train.epochs'"),
+    ],
+)
+def test_bad_sweep_files_fail_before_any_trial_naming_the_field(tmp_path, changes, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        load_sweep(write(tmp_path, **changes))
+    assert str(tmp_path / "sweep.yaml") in str(err.value)
+
+
+def test_a_missing_file_and_missing_fields(tmp_path):
+    with pytest.raises(ConfigError, match="sweep file not found"):
+        load_sweep(tmp_path / "nope.yaml")
+    path = tmp_path / "partial.yaml"
+    path.write_text("experiment: quickstart\n")
+    with pytest.raises(ConfigError, match=r"missing fields \['metric', 'space'\]"):
+        load_sweep(path)
