@@ -135,16 +135,16 @@ def benchmark_card(loaded: LoadedModel, bench: Benchmark):
     return load_card(bench.card)
 
 
-def benchmark_files(loaded: LoadedModel, bench: Benchmark) -> list[Path]:
-    """Shards of the benchmark's split, prepared first when the raw data is there; raises
-    ``DataUnavailable`` (saying how to get the data) when it is not."""
+def benchmark_files(loaded: LoadedModel, bench: Benchmark):
+    """The benchmark's card and the shards of its split, prepared first when the raw data is
+    there; raises ``DataUnavailable`` (saying how to get the data) when it is not."""
     from instancehmr.data.pipeline import shard_dir
     from instancehmr.data.prepare import ensure_prepared
 
     card = benchmark_card(loaded, bench)
     shards_dir = loaded.cfg.data.shards_dir
     ensure_prepared(card, shards_dir, [bench.split])
-    return sorted(shard_dir(shards_dir, card, bench.split).glob("part-*.parquet"))
+    return card, sorted(shard_dir(shards_dir, card, bench.split).glob("part-*.parquet"))
 
 
 def _batches(loaded: LoadedModel, files: list[Path], title: str, device) -> Iterator:
@@ -186,7 +186,7 @@ def evaluate_mesh(
         meshes(body, cfg.body),
     )
     parts = {p: [] for p in protocols}
-    for records, batch, outputs in _batches(loaded, files, bench.name, device):
+    for records, batch, outputs in _batches(loaded, files, bench.title, device):
         groups = None
         if bench.group is not None:
             groups = np.array([bench.group(s) for s in records.column("sample_id").to_pylist()])
@@ -206,23 +206,22 @@ def evaluate_mesh(
     return rows
 
 
-def evaluate_keypoints(loaded: LoadedModel, bench: Benchmark, files, device) -> list[dict]:
+def evaluate_keypoints(loaded: LoadedModel, bench: Benchmark, card, files, device) -> list[dict]:
     """OKS AP of the model's detections against the benchmark's annotation file (one row,
     protocol ``detected``: AP is a detection metric)."""
     from instancehmr.body.smpl import BodyModel
-    from instancehmr.data.corpora.coco import read_json
+    from instancehmr.data.corpora.base import read_json
     from instancehmr.geometry import letterbox
     from instancehmr.model.decode import decode_people
 
     cfg = loaded.cfg
-    card = benchmark_card(loaded, bench)
     gt = read_json(card, card.file(bench.split, "annotations"))
     category = next(c for c in gt["categories"] if "keypoints" in c)
     ids = {str(image["id"]): image["id"] for image in gt["images"]}
     body = BodyModel.from_config(cfg.body).to(device)
     d = cfg.decode
     detections, images = [], 0
-    for records, _, outputs in _batches(loaded, files, bench.name, device):
+    for records, _, outputs in _batches(loaded, files, bench.title, device):
         sizes = records.select(["height", "width"]).to_pylist()
         transforms = torch.stack(
             [letterbox(r["height"], r["width"], cfg.model.input_size) for r in sizes]
@@ -298,7 +297,7 @@ def evaluate(
     result = EvalResult(rows=[])
     for bench in chosen:
         try:
-            files = benchmark_files(loaded, bench)
+            card, files = benchmark_files(loaded, bench)
         except DataUnavailable as err:
             result.unavailable[bench.name] = str(err)
             print(f"{bench.name}: skipped: {err}")
@@ -306,7 +305,7 @@ def evaluate(
         if bench.kind == "mesh":
             result.rows += evaluate_mesh(loaded, bench, files, protocols, meshes, device)
         else:
-            result.rows += evaluate_keypoints(loaded, bench, files, device)
+            result.rows += evaluate_keypoints(loaded, bench, card, files, device)
     if not result.rows:
         raise FileNotFoundError(
             "no benchmark has data:\n" + "\n".join(f"  {v}" for v in result.unavailable.values())

@@ -8,6 +8,7 @@ independently, so Ray Data can run the conversions in parallel. A corrupt sample
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
@@ -176,3 +177,11 @@ __all__ = [
     "make_record",
     "read_image",
 ]
+
+
+def read_json(card: Card, path: Path) -> Any:
+    """A JSON file's content; CardError naming the card and file if it is not readable JSON."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise CardError(f"{card.path}: {path}: not a readable JSON file: {err}") from None

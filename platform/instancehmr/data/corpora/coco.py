@@ -32,7 +32,6 @@ people are kept as negatives. A labelled joint outside the image gets ``VIS_OUT_
 
 from __future__ import annotations
 
-import json
 import pickle
 import re
 from pathlib import Path
@@ -55,6 +54,7 @@ from instancehmr.data.corpora.base import (
     make_record,
     mark_out_of_frame,
     read_image,
+    read_json,
 )
 from instancehmr.data.corpora.eft import attach_to_items, eft_labels
 from instancehmr.data.schema import (
@@ -70,14 +70,6 @@ KNOWN_SETS = (COCO17, CROWDPOSE14)
 DEFAULT_FILE_NAME_PATTERN = (
     r"(?P<subject>S\d+)_(?P<action>.+)\.(?P<camera>\d+)_(?P<frame>\d+)\.\w+$"
 )
-
-
-def read_json(card: Card, path: Path) -> Any:
-    """A JSON file's content; CardError naming the file if it is not JSON."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise CardError(f"{card.path}: {path}: not a readable JSON file: {err}") from None
 
 
 def file_joint_set(card: Card, path: Path, names: list[str]) -> JointSet:

@@ -20,7 +20,6 @@ center (MPII's scale is the person's height / 200 px). Sample id: the image's fi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,6 +34,7 @@ from instancehmr.data.corpora.base import (
     make_record,
     mark_out_of_frame,
     read_image,
+    read_json,
 )
 from instancehmr.data.corpora.eft import attach_to_items, eft_labels
 from instancehmr.data.schema import (
@@ -132,10 +132,7 @@ def _joints(raw: dict[str, Any], where: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _read_json(card: Card, path: Path) -> dict[str, list[dict[str, Any]]]:
     """Image name -> people of the mmpose JSON; CardError for a wrong structure."""
-    try:
-        entries = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise CardError(f"{card.path}: {path}: not a readable JSON file: {err}") from None
+    entries = read_json(card, path)
     if not isinstance(entries, list):
         raise CardError(f"{card.path}: {path}: expected a list of person entries")
     people: dict[str, list[dict[str, Any]]] = {}

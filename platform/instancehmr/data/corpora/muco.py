@@ -18,7 +18,6 @@ when r % keep_every == 0.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,6 +32,7 @@ from instancehmr.data.corpora.base import (
     intrinsics_matrix,
     make_record,
     read_image,
+    read_json,
 )
 from instancehmr.data.corpora.spin_npz import MPI_INF_3DHP17
 from instancehmr.data.schema import VIS_OCCLUDED, VIS_OUT_OF_FRAME, VIS_VISIBLE, ImageRecord, Person
@@ -56,10 +56,7 @@ class MucoJsonConverter(Converter):
     def index(self, card: Card, split: str) -> list[dict[str, Any]]:
         path = card.file(split, "annotations")
         where = f"splits.{split}.annotations"
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError) as err:
-            raise card.fail(where, f"{path}: not a readable JSON file ({err})") from None
+        data = read_json(card, path)
         if not isinstance(data, dict) or not {"images", "annotations"} <= data.keys():
             raise card.fail(where, f"{path}: expected a dict with 'images' and 'annotations'")
         images: dict[Any, dict[str, Any]] = {}
