@@ -98,10 +98,6 @@ class GroundTruthMeshes:
             raise ValueError("GroundTruthMeshes needs a neutral body model")
         self.bodies = bodies
 
-    @property
-    def gendered(self) -> bool:
-        return len(self.bodies) > 1
-
     def __call__(
         self, pose: torch.Tensor, betas: torch.Tensor, gender: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
