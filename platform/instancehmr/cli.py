@@ -64,6 +64,34 @@ def _eval(args: argparse.Namespace) -> None:
     print(f"written to {result.out_dir}/table.md and table.csv")
 
 
+def _print_sweep(result) -> int:
+    print(f"\nleaderboard ({result.finished} finished, {result.failed} failed, "
+          f"{result.unfinished} unfinished) in {result.seconds / 60:.1f} min:\n{result.leaderboard}")  # fmt: skip
+    if result.ablation:
+        print(f"\nablation (mean ± std over each row's trials):\n{result.ablation}")
+    print(f"\nMLflow parent run {result.parent_run_id}")
+    if result.unfinished:
+        print(f"interrupted: resume with `{result.resume_hint}`", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from instancehmr.sweep.run import run_sweep
+    from instancehmr.sweep.spec import load_sweep
+
+    return _print_sweep(run_sweep(load_sweep(args.sweep_file), args.resume, args.retry_failed))
+
+
+def _ablate(args: argparse.Namespace) -> int:
+    from instancehmr.sweep.run import ablation_spec, run_sweep
+
+    spec = ablation_spec(
+        args.rows, args.experiment, args.seeds, args.overrides, args.name, args.metric, args.mode
+    )
+    return _print_sweep(run_sweep(spec, args.resume, args.retry_failed))
+
+
 def _promote(args: argparse.Namespace) -> None:
     import mlflow
 
@@ -106,6 +134,15 @@ def _experiment_parser(group, name: str, help: str, default: str = "quickstart")
     )
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
     return parser
+
+
+def _resume_arguments(parser) -> None:
+    parser.add_argument(
+        "--resume", action="store_true", help="continue an interrupted sweep (finished trials stay)"
+    )
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="with --resume: run failed trials again"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,10 +193,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.set_defaults(func=_eval)
 
-    pr = commands.add_parser(
-        "promote", help="make the best run of an MLflow experiment the registered champion"
+    sw = commands.add_parser(
+        "sweep", help="run a sweep file: Ray Tune trials of Ray Train runs, one MLflow parent run"
     )
-    pr.add_argument("experiment", help="MLflow experiment (an experiment's name, e.g. quickstart)")
+    sw.add_argument("sweep_file", help="e.g. experiments/sweeps/quickstart_lr.yaml")
+    _resume_arguments(sw)
+    sw.set_defaults(func=_sweep)
+
+    ab = commands.add_parser(
+        "ablate", help="run ablation rows x seeds as one sweep and print the table (mean ± std)"
+    )
+    ab.add_argument(
+        "overrides", nargs="*", help="key=value overrides for every row, e.g. train.epochs=2"
+    )
+    ab.add_argument(
+        "--rows",
+        nargs="+",
+        default=["experiments/ablations"],
+        help="ablation files or folders (default: experiments/ablations)",
+    )
+    ab.add_argument("--experiment", default="base", help="base experiment (default: base)")
+    ab.add_argument("--seeds", type=int, default=3, help="seeds per row (default: 3)")
+    ab.add_argument("--name", help="sweep name (default: ablate-<experiment>)")
+    ab.add_argument("--metric", default="val/mpjpe")
+    ab.add_argument("--mode", default="min", choices=["min", "max"])
+    _resume_arguments(ab)
+    ab.set_defaults(func=_ablate)
+
+    pr = commands.add_parser(
+        "promote", help="make the best run of an experiment or sweep the registered champion"
+    )
+    pr.add_argument(
+        "experiment", help="MLflow experiment (e.g. quickstart) or sweep name (its trials)"
+    )
     pr.add_argument("--metric", default="val/mpjpe", help="metric that ranks runs")
     pr.add_argument("--mode", default="min", choices=["min", "max"])
     pr.add_argument("--force", action="store_true", help="promote even if not better")
@@ -213,11 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        return args.func(args) or 0
     except (ValueError, FileNotFoundError, KeyError) as err:
         print(f"instancehmr: error: {err}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@ from __future__ import annotations
 import logging
 import os
 
+# Custom resource of the nodes that host sweep trial drivers (Ray Tune trials that each launch a
+# Ray Train run and hold no CPU): a local Ray has it, cluster.yaml gives it to the head node.
+TRIAL_DRIVER_RESOURCE = "trial_driver"
+TRIAL_DRIVER_SLOTS = 1000
+
 
 def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Connect to Ray once per process; a local Ray uses ``num_cpus`` (default: all cores)."""
@@ -21,4 +26,10 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         ray.init(address=address, **kwargs)
     else:
         # "local" starts a private Ray, never attaching to another cluster on this machine.
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **kwargs)
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            resources={TRIAL_DRIVER_RESOURCE: TRIAL_DRIVER_SLOTS},
+            include_dashboard=False,
+            **kwargs,
+        )

@@ -15,11 +15,15 @@ space:                        # config key -> one domain
   loss.weights.cont: {loguniform: [5, 500]}
   model.embedding_dim: {choice: [32, 64, 128, 256]}
   train.seed: {grid: [0, 1]}
+rows: ../ablations            # optional: ablation rows (a folder or a list of files)
 ```
 
 Domains: ``grid`` / ``choice`` (lists of values), ``uniform`` / ``loguniform`` (two numbers),
-``randint`` (two integers, high exclusive). Every key and every value a domain can produce is
-checked against the experiment's schema before any trial starts.
+``randint`` (two integers, high exclusive). ``rows`` turns the sweep into an ablation: each file
+(path relative to the sweep file) is a row whose own keys (not its ``extends``) override the base
+experiment, plus the row ``default`` (the base unchanged); every row runs every point of the
+space (e.g. seeds). Every key, row and value a domain can produce is checked against the
+experiment's schema before any trial starts.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ ALGORITHMS = ("grid", "random", "optuna")
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
 FIELDS = (
     "name", "experiment", "overrides", "metric", "mode", "algorithm", "samples",
-    "max_concurrent_trials", "scheduler", "space",
+    "max_concurrent_trials", "scheduler", "space", "rows",
 )  # fmt: skip
+DEFAULT_ROW = "default"
 SCHEDULER_FIELDS = ("name", "grace_period", "reduction_factor")
 
 
@@ -56,10 +61,15 @@ class SweepSpec:
     max_concurrent_trials: int
     scheduler: dict[str, Any] | None
     space: dict[str, dict[str, list]]
+    rows: dict[str, tuple[str, ...]] | None = None
 
-    def trial_overrides(self, params: dict[str, Any]) -> list[str]:
-        """The key=value overrides of one trial: the fixed ones, then its sampled values."""
-        return [*self.overrides, *(f"{k}={json.dumps(v)}" for k, v in params.items())]
+    def base_overrides(self, row: str | None = None) -> list[str]:
+        """The key=value overrides every trial (of ``row``) shares: the fixed ones, the row's."""
+        return [*self.overrides, *(self.rows[row] if row is not None else ())]
+
+    def trial_overrides(self, params: dict[str, Any], row: str | None = None) -> list[str]:
+        """The key=value overrides of one trial: the shared ones, then its sampled values."""
+        return [*self.base_overrides(row), *param_overrides(params)]
 
     def corners(self) -> list[dict[str, Any]]:
         """Values each key can take at its extremes (domain ends, every listed value): what the
@@ -74,6 +84,11 @@ class SweepSpec:
             )
         width = max(len(v) for v in values.values())
         return [{k: v[min(i, len(v) - 1)] for k, v in values.items()} for i in range(width)]
+
+
+def param_overrides(params: dict[str, Any]) -> list[str]:
+    """Sampled values as key=value overrides (values as JSON, which the config parser reads)."""
+    return [f"{k}={json.dumps(v)}" for k, v in params.items()]
 
 
 def _fail(path: Path, where: str, why: str) -> ConfigError:
@@ -105,13 +120,57 @@ def _domain(path: Path, key: str, domain: Any) -> dict[str, list]:
     return {kind: list(args)}
 
 
+def _flatten(node: Any, prefix: str = "") -> list[str]:
+    """A mapping of config keys as key=value overrides (nested keys dotted, values as JSON)."""
+    if isinstance(node, dict) and node:
+        return [item for k, v in node.items() for item in _flatten(v, f"{prefix}{k}.")]
+    return [f"{prefix[:-1]}={json.dumps(node)}"]
+
+
+def ablation_rows(path: Path, rows: Any) -> dict[str, tuple[str, ...]]:
+    """Rows of an ablation: ``default`` (no overrides), then each file's own keys (not its
+    ``extends`` or ``name``) as overrides, labelled by file stem. ``rows`` is a folder or a list
+    of files, relative to the sweep file ``path``."""
+    entries = [rows] if isinstance(rows, str) else rows
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, str) for e in entries):
+        raise _fail(path, "rows", "a folder of ablation files or a list of files")
+    files = []
+    for entry in entries:
+        target = path.parent / entry
+        if target.is_dir():
+            files += sorted(target.glob("*.yaml"))
+        elif target.is_file():
+            files.append(target)
+        else:
+            raise _fail(path, "rows", f"{target} is neither a folder nor a file")
+    if not files:
+        raise _fail(path, "rows", f"no .yaml files in {entries}")
+    out: dict[str, tuple[str, ...]] = {DEFAULT_ROW: ()}
+    for file in files:
+        raw = yaml.safe_load(file.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise _fail(path, "rows", f"{file} is not a mapping of config keys")
+        if file.stem in out:
+            raise _fail(path, "rows", f"two rows are called '{file.stem}'")
+        own = {k: v for k, v in raw.items() if k not in ("extends", "name")}
+        out[file.stem] = tuple(_flatten(own)) if own else ()
+    return out
+
+
 def load_sweep(path: str | Path) -> SweepSpec:
-    """Read and check a sweep file, including every key and extreme value of its search space
-    against the base experiment's schema; a ConfigError naming the file and field otherwise."""
+    """Read and check a sweep file, including every key, row and extreme value of its search
+    space against the base experiment's schema; a ConfigError naming the file and field
+    otherwise."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: sweep file not found")
     raw = yaml.safe_load(path.read_text()) or {}
+    return sweep_from_dict(raw, path)
+
+
+def sweep_from_dict(raw: Any, path: Path) -> SweepSpec:
+    """Check the fields of a sweep (read from ``path``, which names it in errors and anchors
+    ``rows``); see :func:`load_sweep`."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a sweep file is a mapping of {FIELDS}")
     for key in raw:
@@ -131,6 +190,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
         raise _fail(path, "algorithm", f"'{algorithm}' is not one of {ALGORITHMS}")
     if algorithm == "grid" and any("grid" not in d for d in space.values()):
         raise _fail(path, "algorithm", "grid search needs every domain to be a grid")
+    if algorithm == "optuna" and ("rows" in raw or any("grid" in d for d in space.values())):
+        raise _fail(path, "algorithm", "Optuna samples its own points: no grid domains or rows")
     if algorithm == "optuna":
         try:
             import optuna  # noqa: F401
@@ -167,10 +228,13 @@ def load_sweep(path: str | Path) -> SweepSpec:
         max_concurrent_trials=raw.get("max_concurrent_trials", 1),
         scheduler=scheduler,
         space=space,
+        rows=ablation_rows(path, raw["rows"]) if "rows" in raw else None,
     )
-    for params in spec.corners():
-        try:
-            load_config(spec.experiment, spec.trial_overrides(params))
-        except ConfigError as err:
-            raise ConfigError(f"{path}: space: {err}") from None
+    for row in spec.rows or [None]:
+        for params in spec.corners():
+            try:
+                load_config(spec.experiment, spec.trial_overrides(params, row))
+            except ConfigError as err:
+                where = "space" if row is None else f"rows: {row}"
+                raise ConfigError(f"{path}: {where}: {err}") from None
     return spec

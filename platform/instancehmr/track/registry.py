@@ -1,7 +1,8 @@
-"""``instancehmr promote``: make the best run of an experiment the registered ``champion``.
+"""``instancehmr promote``: make the best run of an experiment or sweep the registered
+``champion``.
 
 The best finished run by a metric (``val/mpjpe``, min, by default) among an MLflow experiment's
-runs becomes a version of the registered model (unless it is one already), described with its
+runs, or among a sweep's trials (the child runs of its newest parent run), becomes a version of the registered model (unless it is one already), described with its
 metrics, config hash, data manifest hashes and source run. The alias ``champion`` moves to it
 and the old champion becomes ``previous``. A candidate that is not strictly better than the
 current champion on the same metric is refused, with both numbers, unless ``force``.
@@ -49,23 +50,49 @@ def _better(value: float, than: float, mode: str) -> bool:
     return value < than if mode == "min" else value > than
 
 
-def best_run(client, experiment_name: str, metric: str, mode: str):
-    """The finished run of ``experiment_name`` with the best final ``metric``; a ValueError
-    listing the experiments (or saying no run has the metric) otherwise."""
+def _scope(client, name: str) -> tuple[list[str], str, str]:
+    """Where the candidates of ``name`` are: (experiment ids, run filter, description). An MLflow
+    experiment's finished runs, or the finished trials of the newest sweep of that name."""
+    from instancehmr.track.sweeps import PARENT_TAG, ROLE_TAG, SWEEP_TAG
+
+    finished = "attributes.status = 'FINISHED'"
+    experiment = client.get_experiment_by_name(name)
+    everywhere = [e.experiment_id for e in client.search_experiments()]
+    sweeps = client.search_runs(
+        everywhere,
+        filter_string=f"tags.`{ROLE_TAG}` = 'sweep'",
+        order_by=["attributes.start_time DESC"],
+    )
+    parents = [r for r in sweeps if r.data.tags.get(SWEEP_TAG) == name]
+    if experiment is not None and parents:
+        raise ValueError(f"'{name}' names both an MLflow experiment and a sweep; rename the sweep")
+    if experiment is not None:
+        return [experiment.experiment_id], finished, f"experiment '{name}'"
+    if parents:
+        parent = parents[0].info
+        scope = f"{finished} and tags.`{PARENT_TAG}` = '{parent.run_id}'"
+        return [parent.experiment_id], scope, f"sweep '{name}'"
+    names = sorted(e.name for e in client.search_experiments())
+    sweep_names = sorted({r.data.tags.get(SWEEP_TAG) for r in sweeps})
+    raise ValueError(
+        f"no MLflow experiment or sweep '{name}'; experiments: {names}; sweeps: {sweep_names}"
+    )
+
+
+def best_run(client, name: str, metric: str, mode: str):
+    """The finished run with the best final ``metric`` among an experiment's runs or a sweep's
+    trials (``name``); a ValueError listing both kinds (or saying no run has the metric)."""
     if mode not in MODES:
         raise ValueError(f"--mode must be one of {MODES}, got '{mode}'")
-    experiment = client.get_experiment_by_name(experiment_name)
-    if experiment is None:
-        names = sorted(e.name for e in client.search_experiments())
-        raise ValueError(f"no MLflow experiment '{experiment_name}'; experiments: {names}")
+    experiment_ids, scope, what = _scope(client, name)
     runs = client.search_runs(
-        [experiment.experiment_id],
-        filter_string="attributes.status = 'FINISHED'",
+        experiment_ids,
+        filter_string=scope,
         order_by=[f"metrics.`{metric}` {'ASC' if mode == 'min' else 'DESC'}"],
     )
     runs = [r for r in runs if math.isfinite(r.data.metrics.get(metric, math.nan))]
     if not runs:
-        raise ValueError(f"experiment '{experiment_name}': no finished run has metric '{metric}'")
+        raise ValueError(f"{what}: no finished run has metric '{metric}'")
     return runs[0]
 
 
@@ -122,7 +149,9 @@ def promote(
         version = max(versions, key=lambda v: int(v.version))
     else:
         logged = mlflow.search_logged_models(
-            filter_string=f"source_run_id = '{run.info.run_id}'", output_format="list"
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{run.info.run_id}'",
+            output_format="list",
         )
         if not logged:
             raise ValueError(f"run {run.info.run_id} logged no model; it cannot be registered")

@@ -109,9 +109,18 @@ def start_run(cfg: DictConfig, run_name: str, manifest_hashes: dict[str, str]):
         return mlflow.start_run(run_id=run_id, log_system_metrics=True), True
     tags = {RUN_NAME_TAG: run_name, **run_tags(cfg, manifest_hashes)}
     run = mlflow.start_run(run_name=run_name, tags=tags, log_system_metrics=True)
-    params = flat_params(cfg)
+    log_config(run.info.run_id, cfg)
+    return run, False
+
+
+def log_config(run_id: str, cfg: DictConfig, extra: dict[str, str] | None = None) -> None:
+    """A new run's params (the flattened config, plus ``extra``) and its ``config.yaml``."""
+    from mlflow.entities import Param
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    params = flat_params(cfg) | (extra or {})
     keys = sorted(params)
     for i in range(0, len(keys), 100):  # MLflow takes at most 100 params per call
-        mlflow.log_params({k: params[k] for k in keys[i : i + 100]})
-    mlflow.log_text(to_yaml(cfg), "config.yaml")
-    return run, False
+        client.log_batch(run_id, params=[Param(k, params[k]) for k in keys[i : i + 100]])
+    client.log_text(run_id, to_yaml(cfg), "config.yaml")

@@ -46,17 +46,19 @@ def ensure_data(cfg: DictConfig) -> dict[str, str]:
     return hashes
 
 
-def check_resources(cfg: DictConfig) -> None:
-    """Fail now, with the numbers, when the cluster has too few CPUs or GPUs (not hang)."""
+def check_resources(cfg: DictConfig, extra_cpus: int = 0) -> None:
+    """Fail now, with the numbers, when the cluster has too few CPUs or GPUs (not hang);
+    ``extra_cpus`` are taken by something else (a sweep's trial driver)."""
     import ray
 
     have = ray.cluster_resources()
     s = cfg.scaling
-    need_cpu = s.num_workers * s.cpus_per_worker + (1 if s.data_cpus > 0 else 0)
+    need_cpu = s.num_workers * s.cpus_per_worker + (1 if s.data_cpus > 0 else 0) + extra_cpus
     if have.get("CPU", 0) < need_cpu:
+        driver = f" + {extra_cpus} for the trial driver" if extra_cpus else ""
         raise ResourceError(
-            f"scaling: {s.num_workers} workers x {s.cpus_per_worker} CPUs + 1 for data need {need_cpu:g} CPUs; "
-            f"the cluster has {have.get('CPU', 0):g}"
+            f"scaling: {s.num_workers} workers x {s.cpus_per_worker} CPUs + 1 for data{driver} "
+            f"need {need_cpu:g} CPUs; the cluster has {have.get('CPU', 0):g}"
         )
     if s.use_gpu and have.get("GPU", 0) < s.num_workers:
         raise ResourceError(
@@ -78,9 +80,11 @@ def steps_per_epoch(cfg: DictConfig) -> int:
     return max(1, int(min(rows)) // cfg.train.batch_size)
 
 
-def register_model(cfg: DictConfig, run_id: str, checkpoint_dir: str) -> str:
-    """Log the checkpoint's model with a signature to the run and register it; the first
-    registered version gets the alias ``champion``. Returns the version."""
+def log_model(cfg: DictConfig, run_id: str, checkpoint_dir: str, register: bool) -> str | None:
+    """Log the checkpoint's model with a signature and its training state to the run. With
+    ``register`` the model becomes a new version of ``tracking.registered_model_name`` (the
+    first version gets the alias ``champion``) and the version is returned; sweep trials only
+    log theirs (``instancehmr promote`` registers the winner)."""
     import mlflow
     import numpy as np
     import torch
@@ -101,13 +105,15 @@ def register_model(cfg: DictConfig, run_id: str, checkpoint_dir: str) -> str:
         model,
         name="model",
         signature=infer_signature(example, outputs),
-        registered_model_name=name,
+        registered_model_name=name if register else None,
         run_id=run_id,
         serialization_format="pickle",  # the module itself, not a traced graph: decoding needs it
     )
     mlflow.log_artifact(
         str(Path(checkpoint_dir) / "training_state.pt"), artifact_path="checkpoint", run_id=run_id
     )
+    if not register:
+        return None
     client = MlflowClient()
     version = str(info.registered_model_version)
     if "champion" not in client.get_registered_model(name).aliases:
@@ -115,44 +121,30 @@ def register_model(cfg: DictConfig, run_id: str, checkpoint_dir: str) -> str:
     return version
 
 
-def train(cfg: DictConfig) -> TrainResult:
-    """Run the experiment ``cfg`` (already validated) and return where everything went."""
-    import mlflow
+def storage_uri(cfg: DictConfig) -> str:
+    """``tracking.storage_path`` as Ray wants it: a URI, or an absolute local path."""
+    path = cfg.tracking.storage_path
+    return path if "://" in path else str(Path(path).resolve())
+
+
+def build_trainer(
+    cfg: DictConfig, run_name: str, storage: str, callbacks: list, score: tuple[str, str]
+):
+    """The TorchTrainer of one training run: ``run_name`` under ``storage`` (the same pair
+    resumes), the two best checkpoints kept by ``score`` = (metric, min|max)."""
     import ray.data
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
-    from ray.util.queue import Queue
 
-    from instancehmr.body.synthetic import ensure_synthetic_body
-    from instancehmr.runtime import init_ray
-    from instancehmr.track.relay import DriverLogger, MetricsRelay
-    from instancehmr.track.runs import start_run
     from instancehmr.train.loop import train_loop_per_worker
 
-    started = time.monotonic()
-    if cfg.body.model_path is None:
-        ensure_synthetic_body()
-    init_ray()
-    check_resources(cfg)
-    hashes = ensure_data(cfg)
-    run_name = cfg.tracking.run_name or f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    steps = steps_per_epoch(cfg)
-    storage = (
-        str(Path(cfg.tracking.storage_path).resolve())
-        if "://" not in cfg.tracking.storage_path
-        else cfg.tracking.storage_path
-    )
-    run, resumed = start_run(cfg, run_name, hashes)
-    print(f"{'resuming' if resumed else 'starting'} run {run_name} ({run.info.run_id}): "
-          f"{cfg.train.epochs} epochs x {steps} steps, {cfg.scaling.num_workers} workers", flush=True)  # fmt: skip
-    queue = Queue()
-    # The driver prints one progress line per report; Ray Data's bars would flood the log.
+    # Progress is printed per report; Ray Data's bars would flood the log.
     ray.data.DataContext.get_current().enable_progress_bars = False
-    trainer = TorchTrainer(
+    return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
             "config": OmegaConf.to_container(cfg, resolve=True),
-            "steps_per_epoch": steps,
+            "steps_per_epoch": steps_per_epoch(cfg),
         },
         torch_config=TorchConfig(backend="nccl" if cfg.scaling.use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(
@@ -164,20 +156,59 @@ def train(cfg: DictConfig) -> TrainResult:
             name=run_name,
             storage_path=storage,
             checkpoint_config=ray.train.CheckpointConfig(
-                num_to_keep=2, checkpoint_score_attribute="val/mpjpe", checkpoint_score_order="min"
+                num_to_keep=2,
+                checkpoint_score_attribute=score[0],
+                checkpoint_score_order=score[1],
             ),
             failure_config=ray.train.FailureConfig(max_failures=3),
-            callbacks=[MetricsRelay(queue)],
+            callbacks=callbacks,
+            # Warnings only on the console: our progress line replaces Train's line per report.
+            logging_config=ray.train.LoggingConfig(log_level="WARNING"),
         ),
         datasets={"train": training_dataset(cfg), "val": validation_dataset(cfg)},
         dataset_config=ray.train.DataConfig(datasets_to_split=["train"]),
     )
+
+
+def best_checkpoint(result, metric: str, mode: str):
+    """The kept checkpoint of a finished Ray Train ``result`` that is best by ``metric``."""
+    sign = 1 if mode == "min" else -1
+    return min(result.best_checkpoints, key=lambda c: sign * c[1].get(metric, sign * float("inf")))[
+        0
+    ]
+
+
+def train(cfg: DictConfig) -> TrainResult:
+    """Run the experiment ``cfg`` (already validated) and return where everything went."""
+    import mlflow
+    from ray.util.queue import Queue
+
+    from instancehmr.body.synthetic import ensure_synthetic_body
+    from instancehmr.runtime import init_ray
+    from instancehmr.track.relay import DriverLogger, MetricsRelay
+    from instancehmr.track.runs import start_run
+
+    started = time.monotonic()
+    if cfg.body.model_path is None:
+        ensure_synthetic_body()
+    init_ray()
+    check_resources(cfg)
+    hashes = ensure_data(cfg)
+    run_name = cfg.tracking.run_name or f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    steps = steps_per_epoch(cfg)
+    run, resumed = start_run(cfg, run_name, hashes)
+    print(f"{'resuming' if resumed else 'starting'} run {run_name} ({run.info.run_id}): "
+          f"{cfg.train.epochs} epochs x {steps} steps, {cfg.scaling.num_workers} workers", flush=True)  # fmt: skip
+    queue = Queue()
+    trainer = build_trainer(
+        cfg, run_name, storage_uri(cfg), [MetricsRelay(queue)], ("val/mpjpe", "min")
+    )
     try:
         with DriverLogger(queue, run.info.run_id, cfg.train.epochs * steps) as logger:
             result = trainer.fit()
-        best = min(result.best_checkpoints, key=lambda c: c[1].get("val/mpjpe", float("inf")))[0]
+        best = best_checkpoint(result, "val/mpjpe", "min")
         with best.as_directory() as directory:
-            version = register_model(cfg, run.info.run_id, directory)
+            version = log_model(cfg, run.info.run_id, directory, register=True)
         mlflow.set_tag("best_checkpoint", best.path)
     finally:
         mlflow.end_run()

@@ -3,6 +3,8 @@
 Each epoch streams this worker's share of the mixed training data, optimises the weighted
 objective, reports training metrics every ``tracking.log_every_steps`` steps and, at the end
 of the epoch, a checkpoint with rank 0's validation metrics and a picture of predicted meshes.
+Validation reports carry ``epochs_done`` (0 for the untrained model), the clock of a sweep's
+early-stopping scheduler.
 A non-finite loss skips the step on every worker (the decision is all-reduced so DDP stays in
 step), is counted, and stops the run after ``train.max_nonfinite_steps`` in a row.
 """
@@ -163,7 +165,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     guard = NonFiniteGuard(cfg.train.max_nonfinite_steps)
 
     if checkpoint is None:  # the untrained model's validation metrics, at step 0
-        metrics = {"step": 0, "epoch": -1}
+        metrics = {"step": 0, "epoch": -1, "epochs_done": 0}
         if rank == 0:
             metrics.update(_validate(core, body, val_shard, cfg, per_worker, device))
         ray.train.report(metrics)
@@ -223,7 +225,12 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                 interval_start = time.perf_counter()
         scheduler.step()
 
-        metrics = {"step": step, "epoch": epoch, "train/skipped_steps": guard.skipped}
+        metrics = {
+            "step": step,
+            "epoch": epoch,
+            "epochs_done": epoch + 1,
+            "train/skipped_steps": guard.skipped,
+        }
         with tempfile.TemporaryDirectory() as directory:
             if rank == 0:
                 metrics.update(

@@ -18,9 +18,10 @@ def store(tmp_path, monkeypatch):
     mlflow.set_tracking_uri(None)
 
 
-def finished_run(experiment: str, mpjpe: float) -> str:
+def finished_run(experiment: str, mpjpe: float, **tags: str) -> str:
     mlflow.set_experiment(experiment)
-    with mlflow.start_run(tags={"config_hash": f"h{mpjpe:.0f}", "data_manifest.synthetic": "abc"}):
+    tags = {"config_hash": f"h{mpjpe:.0f}", "data_manifest.synthetic": "abc", **tags}
+    with mlflow.start_run(tags=tags):
         mlflow.log_metric("val/mpjpe", mpjpe)
         mlflow.pytorch.log_model(torch.nn.Linear(2, 2), name="model", serialization_format="pickle")
         return mlflow.active_run().info.run_id
@@ -55,8 +56,35 @@ def test_promotion_moves_champion_and_previous_and_refuses_worse(store):
 def test_cli_names_the_experiments_and_the_metric(store, capsys):
     finished_run("exp", 120.0)
     assert main(["promote", "nope"]) == 2
-    assert "no MLflow experiment 'nope'; experiments: ['Default', 'exp']" in capsys.readouterr().err
+    assert (
+        "no MLflow experiment or sweep 'nope'; experiments: ['Default', 'exp']; sweeps: []"
+        in capsys.readouterr().err
+    )
     assert main(["promote", "exp", "--metric", "val/pa_mpjpe"]) == 2
     assert "no finished run has metric 'val/pa_mpjpe'" in capsys.readouterr().err
     assert main(["promote", "exp"]) == 0
     assert "instancehmr v1 (newly registered)" in capsys.readouterr().out
+
+
+def sweep_parent(experiment: str, sweep: str) -> str:
+    mlflow.set_experiment(experiment)
+    tags = {"instancehmr.sweep": sweep, "instancehmr.role": "sweep"}
+    with mlflow.start_run(run_name=sweep, tags=tags) as run:
+        return run.info.run_id
+
+
+def test_a_sweep_name_promotes_the_best_of_its_trials_only(store):
+    old = sweep_parent("exp", "lr")
+    finished_run("exp", 100.0, **{"mlflow.parentRunId": old})  # an older sweep of that name
+    parent = sweep_parent("exp", "lr")
+    finished_run("exp", 150.0)  # a better plain run of the experiment is not a trial
+    finished_run("exp", 240.0, **{"mlflow.parentRunId": parent})
+    best = finished_run("exp", 210.0, **{"mlflow.parentRunId": parent})
+    promoted = promote("lr")
+    assert promoted.run_id == best and promoted.registered_now
+    assert promote("exp").value == 100.0  # the experiment's best run, sweep trials included
+    with pytest.raises(ValueError, match="no MLflow experiment or sweep 'l'.*sweeps: \\['lr'\\]"):
+        promote("l")
+    sweep_parent("exp", "exp")
+    with pytest.raises(ValueError, match="names both an MLflow experiment and a sweep"):
+        promote("exp")

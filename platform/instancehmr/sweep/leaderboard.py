@@ -1,0 +1,150 @@
+"""What a sweep produced, read back from its MLflow child runs: the leaderboard (trial, row,
+changed params, status, metric), the ablation table (each row's mean and spread over its
+trials, like the paper's Tables 4 and 5) and a picture of both."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from instancehmr.track.sweeps import PARAMS_TAG, ROW_PARAM, TRIAL_TAG, child_runs, error_message
+
+ABLATION_METRICS = ("val/mpjpe", "val/pa_mpjpe", "val/mpvpe", "val/center_ap")
+
+
+@dataclass
+class TrialRow:
+    trial_id: str
+    run_id: str
+    row: str | None
+    params: dict
+    status: str  # MLflow run status: FINISHED, FAILED, RUNNING, KILLED
+    metrics: dict[str, float] = field(default_factory=dict)  # final value of each metric
+    stopped_early: bool = False
+    error: str | None = None
+
+
+def trial_rows(client, parent) -> list[TrialRow]:
+    """One TrialRow per child run of the sweep's ``parent`` run."""
+    return [
+        TrialRow(
+            trial_id=run.data.tags.get(TRIAL_TAG, run.info.run_id),
+            run_id=run.info.run_id,
+            row=run.data.params.get(ROW_PARAM),
+            params=json.loads(run.data.tags.get(PARAMS_TAG, "{}")),
+            status=run.info.status,
+            metrics=dict(run.data.metrics),
+            stopped_early=run.data.tags.get("stopped_early") == "true",
+            error=run.data.tags.get("error"),
+        )
+        for run in child_runs(client, parent)
+    ]
+
+
+def _value(row: TrialRow, metric: str) -> float:
+    return row.metrics.get(metric, math.nan) if row.status == "FINISHED" else math.nan
+
+
+def ranked(rows: list[TrialRow], metric: str, mode: str) -> list[TrialRow]:
+    """Finished trials best first by ``metric``, then the rest (failed, unfinished)."""
+    sign = 1 if mode == "min" else -1
+
+    def key(row: TrialRow):
+        value = _value(row, metric)
+        return (math.isnan(value), sign * value if not math.isnan(value) else 0.0)
+
+    return sorted(rows, key=key)
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def leaderboard(rows: list[TrialRow], metric: str, mode: str) -> str:
+    """Markdown leaderboard: rank, trial, row (ablations), each swept key, status, metric."""
+    keys = sorted({k for r in rows for k in r.params})
+    with_rows = any(r.row for r in rows)
+    header = ["#", "trial", *(["row"] if with_rows else []), *keys, "status", metric]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for rank, row in enumerate(ranked(rows, metric, mode), start=1):
+        value = _value(row, metric)
+        status = row.status.lower() + (" (stopped early)" if row.stopped_early else "")
+        if row.error:
+            status += f": {error_message(row.error)}"
+        cells = [
+            str(rank) if not math.isnan(value) else "-",
+            row.trial_id,
+            *([row.row or ""] if with_rows else []),
+            *(_fmt(row.params.get(k, "")) for k in keys),
+            status,
+            f"{value:.2f}" if not math.isnan(value) else "-",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def row_stats(rows: list[TrialRow], metric: str) -> dict[str, tuple[float, float, int, int]]:
+    """Per ablation row (in first-seen order): mean, sample std, finished and total trials."""
+    out = {}
+    for label in dict.fromkeys(r.row for r in rows if r.row):
+        members = [r for r in rows if r.row == label]
+        values = np.array([v for r in members if not math.isnan(v := _value(r, metric))])
+        mean = float(values.mean()) if len(values) else math.nan
+        std = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        out[label] = (mean, std, len(values), len(members))
+    return out
+
+
+def ablation_table(rows: list[TrialRow], metric: str) -> str:
+    """Markdown table of an ablation: a line per row, each metric as mean ± spread (sample
+    standard deviation over the row's finished trials, e.g. seeds)."""
+    metrics = [metric, *(m for m in ABLATION_METRICS if m != metric)]
+    stats = {m: row_stats(rows, m) for m in metrics}
+    header = ["row", "trials", *metrics]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, (_, _, done, total) in stats[metric].items():
+        cells = [label, f"{done}/{total}"]
+        for m in metrics:
+            mean, std, _, _ = stats[m][label]
+            cells.append(
+                "-"
+                if math.isnan(mean)
+                else f"{mean:.3g}" + ("" if math.isnan(std) else f" ± {std:.2g}")
+            )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def picture(rows: list[TrialRow], histories: dict[str, list[tuple[int, float]]], metric: str):
+    """A figure: ``metric`` over training steps per trial (``histories``: run id -> (step,
+    value)) and, for an ablation, each row's mean with its spread."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stats = row_stats(rows, metric)
+    fig, axes = plt.subplots(1, 2 if stats else 1, figsize=(12 if stats else 7, 4.5), squeeze=False)
+    curves = axes[0][0]
+    for row in rows:
+        points = histories.get(row.run_id, [])
+        if points:
+            steps, values = zip(*points, strict=True)
+            label = row.trial_id + (f" [{row.row}]" if row.row else "")
+            curves.plot(steps, values, marker="o", label=label)
+    curves.set(xlabel="step", ylabel=metric, title=f"{metric} per trial")
+    if len(rows) <= 12:
+        curves.legend(fontsize=7)
+    if stats:
+        bars = axes[0][1]
+        labels = list(stats)
+        means = [stats[k][0] for k in labels]
+        spreads = [0.0 if math.isnan(stats[k][1]) else stats[k][1] for k in labels]
+        bars.bar(labels, means, yerr=spreads, capsize=4, color="tab:blue")
+        bars.set(ylabel=metric, title=f"{metric} by ablation row (mean ± std)")
+        bars.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    return fig

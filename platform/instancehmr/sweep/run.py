@@ -1,0 +1,249 @@
+"""``instancehmr sweep`` / ``instancehmr ablate``: run a sweep file's trials with Ray Tune, each
+trial one Ray Train run, all tracked under one MLflow parent run.
+
+Before any trial starts: the sweep file is checked (:mod:`instancehmr.sweep.spec`), every row's
+config resolved, the cluster checked for one trial's resources and every corpus prepared once.
+Trials that fail are reported and the sweep goes on. Ctrl+C (SIGINT) stops the sweep with its
+state saved; ``--resume`` continues the unfinished trials and never re-runs finished ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from instancehmr.sweep.spec import SweepSpec, sweep_from_dict
+
+
+@dataclass
+class SweepResult:
+    parent_run_id: str
+    leaderboard: str
+    ablation: str | None
+    finished: int
+    failed: int
+    unfinished: int
+    resume_hint: str
+    seconds: float
+
+
+def _trial_name(trial) -> str:
+    return trial.trial_id
+
+
+def base_configs(spec: SweepSpec) -> dict[str, str]:
+    """The resolved YAML of each row's config before sampling (``""`` without rows)."""
+    from instancehmr.config import load_config, to_yaml
+
+    rows = spec.rows or {"": ()}
+    return {
+        row: to_yaml(load_config(spec.experiment, spec.base_overrides(row or None))) for row in rows
+    }
+
+
+def prepare(spec: SweepSpec, bases: dict[str, str]) -> dict[str, str]:
+    """Make the body and every corpus any trial reads, once, in the driver; check that the
+    cluster can hold one trial. Returns {corpus: manifest hash}."""
+    from instancehmr.body.synthetic import ensure_synthetic_body
+    from instancehmr.config import config_from_yaml
+    from instancehmr.sweep.spec import param_overrides
+    from instancehmr.train.launch import check_resources, ensure_data
+
+    hashes: dict[str, str] = {}
+    checked = set()
+    for row, text in bases.items():
+        for params in spec.corners():
+            cfg = config_from_yaml(text, f"{spec.path}: row '{row}'", param_overrides(params))
+            if cfg.body.model_path is None:
+                ensure_synthetic_body()
+            check_resources(cfg, extra_cpus=trial_driver_cpus())
+            data = (tuple(map(str, cfg.data.mix)), cfg.data.val_card, cfg.data.shards_dir)
+            if data not in checked:
+                checked.add(data)
+                hashes.update(ensure_data(cfg))
+    return hashes
+
+
+def trial_driver_cpus() -> int:
+    """CPUs a trial driver takes: none on a cluster whose nodes advertise the trial-driver
+    resource (a local Ray, cluster.yaml's head), else Tune's default of one."""
+    import ray
+
+    from instancehmr.runtime import TRIAL_DRIVER_RESOURCE
+
+    return 0 if ray.cluster_resources().get(TRIAL_DRIVER_RESOURCE, 0) >= 1 else 1
+
+
+def _open_parent(client, experiment_id: str, spec: SweepSpec, resume: bool):
+    """The sweep's MLflow parent run: reopened on resume, else new, with the sweep's fields."""
+    from mlflow.entities import Param
+
+    from instancehmr.track.sweeps import ROLE_TAG, SWEEP_TAG, find_parent
+
+    parent = find_parent(client, experiment_id, spec.name) if resume else None
+    if parent is not None:
+        client.update_run(parent.info.run_id, status="RUNNING")
+        return parent.info.run_id
+    tags = {SWEEP_TAG: spec.name, ROLE_TAG: "sweep"}
+    run_id = client.create_run(experiment_id, run_name=spec.name, tags=tags).info.run_id
+    fields = {k: v for k, v in asdict(spec).items() if k != "path"}
+    client.log_batch(
+        run_id,
+        params=[Param(f"sweep.{k}", json.dumps(v, default=str)[:6000]) for k, v in fields.items()],
+    )
+    client.log_text(run_id, yaml.safe_dump(fields, sort_keys=False), "sweep.yaml")
+    return run_id
+
+
+def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False) -> SweepResult:
+    """Run (or with ``resume`` continue) the sweep ``spec``; see the module docstring."""
+    import mlflow
+    import ray.tune
+    from mlflow.tracking import MlflowClient
+
+    from instancehmr.config import config_from_yaml
+    from instancehmr.runtime import TRIAL_DRIVER_RESOURCE, init_ray
+    from instancehmr.sweep.search import param_space, scheduler, search_algorithm
+    from instancehmr.sweep.trial import run_trial
+    from instancehmr.track.runs import tracking_uri
+    from instancehmr.track.sweeps import SweepTracker
+    from instancehmr.train.launch import storage_uri
+
+    if retry_failed and not resume:
+        raise ValueError("--retry-failed goes with --resume")
+    started = time.monotonic()
+    bases = base_configs(spec)
+    base = config_from_yaml(next(iter(bases.values())), str(spec.path))
+    storage = storage_uri(base)
+    path = f"{storage}/{spec.name}"
+    init_ray()
+    exists = ray.tune.Tuner.can_restore(path)
+    if resume and not exists:
+        raise ValueError(f"sweep '{spec.name}': nothing to resume at {path}")
+    if not resume and exists:
+        raise ValueError(
+            f"sweep '{spec.name}' already ran at {path}: --resume continues it; give the sweep "
+            "another name (field 'name') or delete that folder to start over"
+        )
+    hashes = prepare(spec, bases)
+
+    uri = tracking_uri(base)
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient()
+    experiment_id = mlflow.set_experiment(base.name).experiment_id
+    parent_id = _open_parent(client, experiment_id, spec, resume)
+    print(f"{'resuming' if resume else 'starting'} sweep {spec.name} (MLflow experiment "
+          f"{base.name}, parent run {parent_id}): {spec.algorithm} search over "
+          f"{', '.join(spec.space)}{f', rows {list(spec.rows)}' if spec.rows else ''}", flush=True)  # fmt: skip
+
+    # Training-step reports carry no validation metric; the scheduler and searcher act on
+    # validation reports only (sweep/search.py). Trials keep the driver's working directory.
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
+    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
+    resources = {"CPU": 0, TRIAL_DRIVER_RESOURCE: 1} if trial_driver_cpus() == 0 else {"CPU": 1}
+    trainable = ray.tune.with_resources(
+        ray.tune.with_parameters(
+            run_trial, bases=bases, sweep=spec.name, storage=storage, metric=spec.metric,
+            mode=spec.mode,
+        ),
+        resources,
+    )  # fmt: skip
+    if resume:
+        tuner = ray.tune.Tuner.restore(path, trainable, restart_errored=retry_failed)
+    else:
+        tracker = SweepTracker(spec.name, parent_id, experiment_id, uri, bases, hashes)
+        tuner = ray.tune.Tuner(
+            trainable,
+            param_space=param_space(spec),
+            tune_config=ray.tune.TuneConfig(
+                metric=spec.metric,
+                mode=spec.mode,
+                search_alg=search_algorithm(spec),
+                scheduler=scheduler(spec),
+                num_samples=spec.samples,
+                max_concurrent_trials=spec.max_concurrent_trials,
+                trial_name_creator=_trial_name,
+                trial_dirname_creator=_trial_name,
+            ),
+            run_config=ray.tune.RunConfig(
+                name=spec.name, storage_path=storage, callbacks=[tracker], verbose=1
+            ),
+        )
+    grid = tuner.fit()
+    unfinished = len(grid) - grid.num_terminated - grid.num_errors
+    result = report(client, parent_id, spec, unfinished, grid.num_errors)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def report(client, parent_id: str, spec: SweepSpec, unfinished: int, failed: int) -> SweepResult:
+    """Leaderboard (and ablation table) from the child runs, logged to the parent run, which
+    ends FINISHED, or KILLED when trials are left to resume (their runs too)."""
+    import math
+
+    from instancehmr.sweep.leaderboard import (
+        ablation_table,
+        leaderboard,
+        picture,
+        ranked,
+        trial_rows,
+    )
+
+    parent = client.get_run(parent_id)
+    rows = trial_rows(client, parent)
+    board = leaderboard(rows, spec.metric, spec.mode)
+    ablation = ablation_table(rows, spec.metric) if spec.rows else None
+    client.log_text(parent_id, board, "leaderboard.md")
+    if ablation:
+        client.log_text(parent_id, ablation, "ablation.md")
+    histories = {
+        r.run_id: [(m.step, m.value) for m in client.get_metric_history(r.run_id, spec.metric)]
+        for r in rows
+    }
+    client.log_figure(parent_id, picture(rows, histories, spec.metric), "leaderboard.png")
+    best = ranked(rows, spec.metric, spec.mode)[:1]
+    value = best[0].metrics.get(spec.metric, math.nan) if best else math.nan
+    if best and best[0].status == "FINISHED" and math.isfinite(value):
+        client.log_metric(parent_id, f"best/{spec.metric}", value)
+        client.set_tag(parent_id, "best_trial", best[0].trial_id)
+        client.set_tag(parent_id, "best_run_id", best[0].run_id)
+    status = "KILLED" if unfinished else "FINISHED"
+    if unfinished:
+        for row in rows:
+            if row.status == "RUNNING":
+                client.set_terminated(row.run_id, "KILLED")
+    client.set_terminated(parent_id, status)
+    finished = sum(r.status == "FINISHED" for r in rows)
+    hint = f"instancehmr sweep {spec.path} --resume" if unfinished else ""
+    return SweepResult(parent_id, board, ablation, finished, failed, unfinished, hint, 0.0)
+
+
+def ablation_spec(
+    rows: list[str],
+    experiment: str,
+    seeds: int,
+    overrides: list[str],
+    name: str | None = None,
+    metric: str = "val/mpjpe",
+    mode: str = "min",
+) -> SweepSpec:
+    """The sweep of ``instancehmr ablate``: the ``default`` row and every ablation file of
+    ``rows`` (folders or files) on ``experiment``, ``seeds`` seeds each (grid search)."""
+    if seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {seeds}")
+    raw = {
+        "name": name or f"ablate-{Path(experiment).stem}",
+        "experiment": experiment,
+        "overrides": list(overrides),
+        "metric": metric,
+        "mode": mode,
+        "algorithm": "grid",
+        "rows": [str(Path(r).resolve()) for r in rows],
+        "space": {"train.seed": {"grid": list(range(seeds))}},
+    }
+    return sweep_from_dict(raw, Path.cwd() / "ablate")

@@ -1,0 +1,207 @@
+"""MLflow runs of a sweep: one parent run, a child run per trial, all written by the driver.
+
+:class:`SweepTracker` is a Ray Tune callback, so it runs in the driver's Tune loop: the only
+process that writes to the tracking store, however many trials run in parallel. A child run
+holds its trial's config as params (the ablation row as param ``ablation``), the sampled values
+as a tag, every report's metrics and pictures, the model of its best checkpoint (logged, not
+registered: ``instancehmr promote`` registers the winner), and, for a failed trial, the error.
+On ``--resume`` the parent and the children of unfinished trials are reopened, never duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+SWEEP_TAG = "instancehmr.sweep"  # parent and children: the sweep's name
+ROLE_TAG = "instancehmr.role"  # "sweep" on the parent
+TRIAL_TAG = "instancehmr.trial_id"
+PARAMS_TAG = "instancehmr.trial_params"  # the trial's sampled values, JSON
+ROW_PARAM = "ablation"
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: the UI nests children under the parent
+
+
+def find_parent(client, experiment_id: str, sweep: str):
+    """The newest parent run of ``sweep`` in the experiment, or None."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{SWEEP_TAG}` = '{sweep}' and tags.`{ROLE_TAG}` = 'sweep'",
+        max_results=1,
+        order_by=["attributes.start_time DESC"],
+    )
+    return runs[0] if runs else None
+
+
+def child_runs(client, parent) -> list:
+    """Every child run of a sweep's parent run, oldest first."""
+    return client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
+        order_by=["attributes.start_time ASC"],
+    )
+
+
+def _tune_keys() -> frozenset[str]:
+    from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
+    from ray.tune.result import AUTO_RESULT_KEYS
+
+    extra = {"done", "trial_id", "experiment_tag", "should_checkpoint", CHECKPOINT_PATH_KEY}
+    return frozenset(AUTO_RESULT_KEYS) | extra
+
+
+class SweepTracker(Callback):
+    """Tune callback that mirrors every trial into an MLflow child run of ``parent_run_id``.
+
+    ``bases`` and ``hashes`` are the sweep's resolved row configs and data manifest hashes (a
+    trial's config and tags are rebuilt from them); only plain values are kept, since Tune
+    pickles its callbacks with the sweep's state for ``--resume``.
+    """
+
+    def __init__(
+        self,
+        sweep: str,
+        parent_run_id: str,
+        experiment_id: str,
+        tracking_uri: str,
+        bases: dict[str, str],
+        hashes: dict[str, str],
+    ) -> None:
+        self.sweep, self.parent_run_id, self.experiment_id = sweep, parent_run_id, experiment_id
+        self.tracking_uri, self.bases, self.hashes = tracking_uri, bases, hashes
+        self._loggers: dict[str, Any] = {}
+        self._checkpoints: dict[str, str] = {}  # trial -> latest checkpoint path
+        self._modelled: set[str] = set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.update(_loggers={}, _checkpoints={}, _modelled=set())
+        return state
+
+    def setup(self, **info) -> None:
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+
+    def _config(self, trial):
+        from instancehmr.sweep.trial import trial_config
+
+        return trial_config(self.bases, self.sweep, trial.config)
+
+    def _label(self, trial) -> str:
+        row = trial.config.get("row")
+        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in trial.config["params"].items())  # fmt: skip
+        return f"trial {trial.trial_id}" + (f" [{row}]" if row else "") + f" ({params})"
+
+    def _logger(self, trial):
+        """The RunLogger of a trial's child run: found by trial id (resume) or created."""
+        if trial.trial_id in self._loggers:
+            return self._loggers[trial.trial_id]
+        from mlflow.entities import RunStatus
+        from mlflow.tracking import MlflowClient
+
+        from instancehmr.track.relay import RunLogger
+        from instancehmr.track.runs import log_config, run_tags
+        from instancehmr.train.launch import steps_per_epoch
+
+        client = MlflowClient()
+        cfg = self._config(trial)
+        found = client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{TRIAL_TAG}` = '{trial.trial_id}' "
+            f"and tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
+            max_results=1,
+        )
+        if found:
+            run_id = found[0].info.run_id
+            client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+        else:
+            row = trial.config.get("row")
+            tags = {
+                PARENT_TAG: self.parent_run_id,
+                SWEEP_TAG: self.sweep,
+                TRIAL_TAG: trial.trial_id,
+                PARAMS_TAG: json.dumps(trial.config["params"]),
+                **run_tags(cfg, self.hashes),
+            }
+            name = "-".join(p for p in (self.sweep, row, trial.trial_id) if p)
+            run_id = client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
+            log_config(run_id, cfg, {ROW_PARAM: row} if row else None)
+        total = cfg.train.epochs * steps_per_epoch(cfg)
+        self._loggers[trial.trial_id] = RunLogger(run_id, total, f"trial {trial.trial_id}")
+        return self._loggers[trial.trial_id]
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self._logger(trial)
+        print(f"{self._label(trial)} started", flush=True)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        from ray.train import Checkpoint
+        from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
+
+        from instancehmr.sweep.trial import BEST_CHECKPOINT
+
+        logger = self._logger(trial)
+        if BEST_CHECKPOINT in result:
+            self._log_model(trial, result[BEST_CHECKPOINT])
+            return
+        path = result.get(CHECKPOINT_PATH_KEY)
+        if path:
+            self._checkpoints[trial.trial_id] = path
+        tune_keys = _tune_keys()
+        metrics = {k: v for k, v in result.items() if k not in tune_keys}
+        logger.log(metrics, Checkpoint(path) if path else None)
+
+    def _log_model(self, trial, path: str) -> None:
+        from mlflow.tracking import MlflowClient
+        from ray.train import Checkpoint
+
+        from instancehmr.train.launch import log_model
+
+        run_id = self._logger(trial).run_id
+        with Checkpoint(path).as_directory() as directory:
+            log_model(self._config(trial), run_id, directory, register=False)
+        MlflowClient().set_tag(run_id, "best_checkpoint", path)
+        self._modelled.add(trial.trial_id)
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        from mlflow.tracking import MlflowClient
+
+        logger = self._logger(trial)
+        stopped = trial.trial_id not in self._modelled
+        if stopped and trial.trial_id in self._checkpoints:  # stopped early by the scheduler
+            self._log_model(trial, self._checkpoints[trial.trial_id])
+        client = MlflowClient()
+        if stopped:
+            client.set_tag(logger.run_id, "stopped_early", "true")
+        client.set_terminated(logger.run_id, "FINISHED")
+        summary = ", ".join(
+            f"{k}={float(v):.4g}" for k, v in logger.latest.items() if k.startswith("val/")
+        )
+        print(f"{self._label(trial)} finished{' (stopped early)' if stopped else ''}: {summary}",
+              flush=True)  # fmt: skip
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        from mlflow.tracking import MlflowClient
+
+        run_id = self._logger(trial).run_id
+        text = Path(trial.error_file).read_text() if trial.error_file else "unknown error"
+        message = error_message(text)
+        client = MlflowClient()
+        client.log_text(run_id, text, "error.txt")
+        client.set_tag(run_id, "error", message[:5000])
+        client.set_terminated(run_id, "FAILED")
+        print(f"{self._label(trial)} FAILED: {message}", flush=True)
+
+
+def error_message(text: str) -> str:
+    """The last line of a trial's error text that names an exception (or its last line)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        head = line.split(":", 1)[0]
+        if head.endswith(("Error", "Exception")) or head.endswith("Interrupt"):
+            return line
+    return lines[-1] if lines else "unknown error"
