@@ -109,6 +109,7 @@ class TrainConfig:
     grad_clip_norm: float | None = MISSING
     mixed_precision: bool = MISSING
     max_nonfinite_steps: int = MISSING
+    max_failures: int = MISSING
 
 
 @dataclass
@@ -376,6 +377,11 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
         fail("train.batch_size", "is the global batch: it must be at least scaling.num_workers")
     if cfg.scaling.num_workers < 1:
         fail("scaling.num_workers", "must be at least 1")
+    if cfg.train.max_failures < -1:
+        fail(
+            "train.max_failures",
+            f"must be -1 (always restart) or more, got {cfg.train.max_failures}",
+        )
     if not cfg.data.mix:
         fail("data.mix", "names no corpus")
     for i, entry in enumerate(cfg.data.mix):

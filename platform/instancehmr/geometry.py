@@ -65,7 +65,8 @@ def procrustes_align(
     (N, J) is true (Umeyama: rotation, uniform scale, translation). Differentiable.
 
     Returns ``pred`` after alignment, (N, J, 3). Rows with fewer than 3 valid joints are
-    returned translated onto the target's centroid only.
+    returned translated onto the target's centroid only; non-finite rows stay non-finite
+    (the SVD, which would raise on them, sees the identity instead).
     """
     if mask is None:
         mask = torch.ones(pred.shape[:2], dtype=torch.bool, device=pred.device)
@@ -75,6 +76,8 @@ def procrustes_align(
     mu_t = (target * w).sum(dim=1, keepdim=True) / count
     p, t = (pred - mu_p) * w, (target - mu_t) * w
     cov = t.transpose(1, 2) @ p  # (N, 3, 3) target x pred
+    eye = torch.eye(3, dtype=pred.dtype, device=pred.device).expand_as(cov)
+    cov = torch.where(torch.isfinite(cov).all(dim=(1, 2))[:, None, None], cov, eye)
     u, sigma, vh = torch.linalg.svd(cov)
     sign = torch.sign(torch.linalg.det(u @ vh))
     d = torch.ones_like(sigma)
@@ -83,7 +86,6 @@ def procrustes_align(
     var_p = (p**2).sum(dim=(1, 2))
     scale = (sigma * d).sum(dim=1) / var_p.clamp(min=1e-12)
     enough = (mask.sum(dim=1) >= 3)[:, None, None]
-    eye = torch.eye(3, dtype=pred.dtype, device=pred.device).expand_as(rot)
     rot = torch.where(enough, rot, eye)
     scale = torch.where(enough[:, 0, 0], scale, torch.ones_like(scale))
     return scale[:, None, None] * (pred - mu_p) @ rot.transpose(1, 2) + mu_t

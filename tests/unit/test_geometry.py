@@ -42,6 +42,15 @@ def test_procrustes_never_reflects():
     assert (aligned - mirrored).abs().max() > 1e-3
 
 
+def test_procrustes_keeps_a_diverged_row_non_finite_instead_of_raising():
+    x = torch.randn(2, 12, 3, dtype=torch.float64)
+    y = x + 1.0
+    x[1, 3] = float("nan")  # a diverged prediction: the SVD alone would raise on it
+    aligned = procrustes_align(x, y)
+    assert torch.allclose(aligned[0], y[0], atol=1e-10)
+    assert not torch.isfinite(aligned[1]).any()
+
+
 def test_letterbox_round_trip_and_edges():
     affine = letterbox(480, 640, 512)
     corners = torch.tensor([[-0.5, -0.5], [639.5, 479.5]])

@@ -136,7 +136,7 @@ def picture(rows: list[TrialRow], histories: dict[str, list[tuple[int, float]]],
             label = row.trial_id + (f" [{row.row}]" if row.row else "")
             curves.plot(steps, values, marker="o", label=label)
     curves.set(xlabel="step", ylabel=metric, title=f"{metric} per trial")
-    if len(rows) <= 12:
+    if curves.lines and len(rows) <= 12:
         curves.legend(fontsize=7)
     if stats:
         bars = axes[0][1]

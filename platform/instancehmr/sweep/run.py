@@ -174,16 +174,16 @@ def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False)
                 name=spec.name, storage_path=storage, callbacks=[tracker], verbose=1
             ),
         )
-    grid = tuner.fit()
-    unfinished = len(grid) - grid.num_terminated - grid.num_errors
-    result = report(client, parent_id, spec, unfinished, grid.num_errors)
+    tuner.fit()
+    result = report(client, parent_id, spec)
     result.seconds = time.monotonic() - started
     return result
 
 
-def report(client, parent_id: str, spec: SweepSpec, unfinished: int, failed: int) -> SweepResult:
+def report(client, parent_id: str, spec: SweepSpec) -> SweepResult:
     """Leaderboard (and ablation table) from the child runs, logged to the parent run, which
-    ends FINISHED, or KILLED when trials are left to resume (their runs too)."""
+    ends FINISHED, or KILLED when trials are left to resume (an interrupted sweep; their runs
+    end KILLED too)."""
     import math
 
     from instancehmr.sweep.leaderboard import (
@@ -212,13 +212,13 @@ def report(client, parent_id: str, spec: SweepSpec, unfinished: int, failed: int
         client.log_metric(parent_id, f"best/{spec.metric}", value)
         client.set_tag(parent_id, "best_trial", best[0].trial_id)
         client.set_tag(parent_id, "best_run_id", best[0].run_id)
-    status = "KILLED" if unfinished else "FINISHED"
-    if unfinished:
-        for row in rows:
-            if row.status == "RUNNING":
-                client.set_terminated(row.run_id, "KILLED")
-    client.set_terminated(parent_id, status)
     finished = sum(r.status == "FINISHED" for r in rows)
+    failed = sum(r.status == "FAILED" for r in rows)
+    unfinished = spec.num_trials - finished - failed
+    for row in rows:
+        if row.status == "RUNNING":
+            client.set_terminated(row.run_id, "KILLED")
+    client.set_terminated(parent_id, "KILLED" if unfinished else "FINISHED")
     hint = f"instancehmr sweep {spec.path} --resume" if unfinished else ""
     return SweepResult(parent_id, board, ablation, finished, failed, unfinished, hint, 0.0)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,12 @@ class SweepSpec:
     scheduler: dict[str, Any] | None
     space: dict[str, dict[str, list]]
     rows: dict[str, tuple[str, ...]] | None = None
+
+    @property
+    def num_trials(self) -> int:
+        """Trials the sweep runs: samples x every grid's size x rows (Tune's variant count)."""
+        grids = math.prod(len(d["grid"]) for d in self.space.values() if "grid" in d)
+        return self.samples * grids * len(self.rows or [None])
 
     def base_overrides(self, row: str | None = None) -> list[str]:
         """The key=value overrides every trial (of ``row``) shares: the fixed ones, the row's."""

@@ -11,6 +11,7 @@ On ``--resume`` the parent and the children of unfinished trials are reopened, n
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ TRIAL_TAG = "instancehmr.trial_id"
 PARAMS_TAG = "instancehmr.trial_params"  # the trial's sampled values, JSON
 ROW_PARAM = "ablation"
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: the UI nests children under the parent
+EXCEPTION = re.compile(r"([A-Za-z_][\w.]*(?:Error|Exception|Interrupt))(?::\s*(.*))?$")
 
 
 def find_parent(client, experiment_id: str, sweep: str):
@@ -198,10 +200,12 @@ class SweepTracker(Callback):
 
 
 def error_message(text: str) -> str:
-    """The last line of a trial's error text that names an exception (or its last line)."""
+    """The last exception a trial's error text names, as ``Name: message`` (worker log prefixes
+    and module paths dropped), or its last line."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in reversed(lines):
-        head = line.split(":", 1)[0]
-        if head.endswith(("Error", "Exception")) or head.endswith("Interrupt"):
-            return line
+        found = EXCEPTION.search(line)
+        if found:
+            name = found[1].rsplit(".", 1)[-1]
+            return f"{name}: {found[2]}" if found[2] else name
     return lines[-1] if lines else "unknown error"

@@ -160,7 +160,7 @@ def build_trainer(
                 checkpoint_score_attribute=score[0],
                 checkpoint_score_order=score[1],
             ),
-            failure_config=ray.train.FailureConfig(max_failures=3),
+            failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
             callbacks=callbacks,
             # Warnings only on the console: our progress line replaces Train's line per report.
             logging_config=ray.train.LoggingConfig(log_level="WARNING"),

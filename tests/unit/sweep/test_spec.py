@@ -1,8 +1,12 @@
+from pathlib import Path
+
 import pytest
 import yaml
 
 from instancehmr.config import ConfigError
-from instancehmr.sweep.spec import load_sweep
+from instancehmr.sweep.spec import DEFAULT_ROW, load_sweep
+
+REPO = Path(__file__).resolve().parents[3]
 
 BASE = {
     "name": "weights",
@@ -56,9 +60,13 @@ def test_a_sweep_file_loads_with_trial_overrides_and_checked_corners(tmp_path):
         ({"sampels": 3}, "did you mean 'samples'"),
         ({"samples": 0}, "samples: a positive integer"),
         ({"overrides": ["train.epoch=1"]}, "did you mean 'train.epochs'"),
+        ({"algorithm": "optuna", "space": {"train.seed": {"grid": [0, 1]}}}, "no grid domains"),
+        ({"rows": "missing"}, "neither a folder nor a file"),
+        ({"rows": ["bad.yaml"]}, "rows: bad: .*did you mean 'model.embedding_dim'"),
     ],
 )
 def test_bad_sweep_files_fail_before_any_trial_naming_the_field(tmp_path, changes, message):
+    (tmp_path / "bad.yaml").write_text("model: {embeding_dim: 32}\n")
     with pytest.raises(ConfigError, match=message) as err:
         load_sweep(write(tmp_path, **changes))
     assert str(tmp_path / "sweep.yaml") in str(err.value)
@@ -71,3 +79,34 @@ def test_a_missing_file_and_missing_fields(tmp_path):
     path.write_text("experiment: quickstart\n")
     with pytest.raises(ConfigError, match=r"missing fields \['metric', 'space'\]"):
         load_sweep(path)
+
+
+def test_ablation_rows_are_each_files_own_keys_on_the_base(tmp_path):
+    (tmp_path / "rows").mkdir()
+    (tmp_path / "rows" / "small.yaml").write_text(
+        "extends: ../base.yaml\nmodel: {embedding_dim: 8, positional_encoding: false}\n"
+    )
+    (tmp_path / "rows" / "nocont.yaml").write_text("loss:\n  contrastive: false\n")
+    spec = load_sweep(write(tmp_path, rows="rows", algorithm="grid",
+                            space={"train.seed": {"grid": [0, 1]}}))  # fmt: skip
+    assert list(spec.rows) == [DEFAULT_ROW, "nocont", "small"]
+    assert spec.rows["small"] == ("model.embedding_dim=8", "model.positional_encoding=false")
+    assert spec.trial_overrides({"train.seed": 1}, "nocont") == [
+        "train.epochs=1", "loss.contrastive=false", "train.seed=1",
+    ]  # fmt: skip
+    assert spec.num_trials == 4 * 3 * 2  # samples x rows x seeds
+
+
+def test_the_example_sweep_files_load(monkeypatch):
+    monkeypatch.chdir(REPO)  # bare experiment names resolve from the repository root
+    specs = {
+        p.stem: load_sweep(p) for p in sorted((REPO / "experiments" / "sweeps").glob("*.yaml"))
+    }
+    assert {"quickstart_lr", "loss_weights", "contrastive_optuna", "paper_ablations"} <= set(specs)
+    assert specs["quickstart_lr"].num_trials == 2
+    ablations = specs["paper_ablations"]
+    assert list(ablations.rows) == [
+        DEFAULT_ROW, "baseline", "no_positional_encoding", "dim32", "dim128", "dim256",
+    ]  # fmt: skip
+    assert ablations.rows["baseline"] == ("model.instance_maps=false", "loss.contrastive=false")
+    assert ablations.num_trials == 18

@@ -83,7 +83,7 @@ def test_a_sweep_name_promotes_the_best_of_its_trials_only(store):
     promoted = promote("lr")
     assert promoted.run_id == best and promoted.registered_now
     assert promote("exp").value == 100.0  # the experiment's best run, sweep trials included
-    with pytest.raises(ValueError, match="no MLflow experiment or sweep 'l'.*sweeps: \\['lr'\\]"):
+    with pytest.raises(ValueError, match=r"no MLflow experiment or sweep 'l'.*sweeps: \['lr'\]"):
         promote("l")
     sweep_parent("exp", "exp")
     with pytest.raises(ValueError, match="names both an MLflow experiment and a sweep"):

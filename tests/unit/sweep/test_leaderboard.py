@@ -1,0 +1,66 @@
+import math
+
+import pytest
+
+from instancehmr.sweep.leaderboard import (
+    TrialRow,
+    ablation_table,
+    leaderboard,
+    picture,
+    ranked,
+    row_stats,
+)
+
+
+def trial(i, value, row=None, status="FINISHED", error=None, **params):
+    metrics = {} if value is None else {"val/mpjpe": value, "val/center_ap": value / 1000}
+    return TrialRow(f"t{i}", f"run{i}", row, params, status, metrics, error=error)
+
+
+def test_leaderboard_ranks_finished_trials_and_lists_the_rest_with_their_error():
+    rows = [
+        trial(0, 250.0, lr=1e-3),
+        trial(
+            1, None, status="FAILED", error="Traceback...\nNonFiniteLossError: 1 in a row", lr=1.0
+        ),
+        trial(2, 200.0, lr=3e-4),
+        trial(3, 180.0, status="KILLED", lr=1e-4),  # interrupted: no rank, whatever its metric
+    ]
+    assert [r.trial_id for r in ranked(rows, "val/mpjpe", "min")] == ["t2", "t0", "t1", "t3"]
+    assert [r.trial_id for r in ranked(rows, "val/mpjpe", "max")][:2] == ["t0", "t2"]
+    lines = leaderboard(rows, "val/mpjpe", "min").splitlines()
+    assert lines[0] == "| # | trial | lr | status | val/mpjpe |"
+    assert lines[2] == "| 1 | t2 | 0.0003 | finished | 200.00 |"
+    assert lines[3] == "| 2 | t0 | 0.001 | finished | 250.00 |"
+    assert lines[4] == "| - | t1 | 1 | failed: NonFiniteLossError: 1 in a row | - |"
+    assert lines[5] == "| - | t3 | 0.0001 | killed | - |"
+
+
+def test_ablation_table_gives_mean_and_sample_spread_per_row():
+    rows = [
+        trial(0, 100.0, "default"),
+        trial(1, 110.0, "default"),
+        trial(2, 120.0, "default"),
+        trial(3, 200.0, "baseline"),
+        trial(4, None, "baseline", status="FAILED", error="ValueError: x"),
+    ]
+    stats = row_stats(rows, "val/mpjpe")
+    assert stats["default"] == pytest.approx((110.0, 10.0, 3, 3))
+    mean, std, done, total = stats["baseline"]
+    assert (mean, done, total) == (200.0, 1, 2) and math.isnan(std)
+    table = ablation_table(rows, "val/mpjpe").splitlines()
+    assert table[0].startswith("| row | trials | val/mpjpe | val/pa_mpjpe |")
+    assert table[2].startswith("| default | 3/3 | 110 ± 10 | - | - | 0.11 ± 0.01 |")
+    assert table[3].startswith("| baseline | 1/2 | 200 | - | - | 0.2 |")
+    leaderboard_rows = leaderboard(rows, "val/mpjpe", "min").splitlines()
+    assert leaderboard_rows[0] == "| # | trial | row | status | val/mpjpe |"
+
+
+def test_picture_draws_curves_and_the_ablation_bars():
+    rows = [trial(0, 100.0, "default"), trial(1, 150.0, "baseline")]
+    histories = {"run0": [(0, 500.0), (8, 100.0)], "run1": [(0, 500.0), (8, 150.0)]}
+    fig = picture(rows, histories, "val/mpjpe")
+    curves, bars = fig.axes
+    assert len(curves.lines) == 2 and curves.lines[0].get_ydata().tolist() == [500.0, 100.0]
+    assert [p.get_height() for p in bars.patches] == [100.0, 150.0]
+    assert len(picture([trial(0, 1.0)], {}, "val/mpjpe").axes) == 1  # no rows: curves only
