@@ -87,8 +87,9 @@ def _ablate(args: argparse.Namespace) -> int:
     from instancehmr.sweep.run import ablation_spec, run_sweep
 
     spec = ablation_spec(
-        args.rows, args.experiment, args.seeds, args.overrides, args.name, args.metric, args.mode
-    )
+        args.rows, args.experiment, args.seeds, args.overrides, args.name, args.metric, args.mode,
+        args.max_concurrent_trials,
+    )  # fmt: skip
     return _print_sweep(run_sweep(spec, args.resume, args.retry_failed))
 
 
@@ -215,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--experiment", default="base", help="base experiment (default: base)")
     ab.add_argument("--seeds", type=int, default=3, help="seeds per row (default: 3)")
     ab.add_argument("--name", help="sweep name (default: ablate-<experiment>)")
+    ab.add_argument(
+        "--max-concurrent-trials", type=int, default=1, help="Train runs at once (default: 1)"
+    )
     ab.add_argument("--metric", default="val/mpjpe")
     ab.add_argument("--mode", default="min", choices=["min", "max"])
     _resume_arguments(ab)

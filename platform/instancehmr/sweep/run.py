@@ -231,6 +231,7 @@ def ablation_spec(
     name: str | None = None,
     metric: str = "val/mpjpe",
     mode: str = "min",
+    max_concurrent_trials: int = 1,
 ) -> SweepSpec:
     """The sweep of ``instancehmr ablate``: the ``default`` row and every ablation file of
     ``rows`` (folders or files) on ``experiment``, ``seeds`` seeds each (grid search)."""
@@ -243,6 +244,7 @@ def ablation_spec(
         "metric": metric,
         "mode": mode,
         "algorithm": "grid",
+        "max_concurrent_trials": max_concurrent_trials,
         "rows": [str(Path(r).resolve()) for r in rows],
         "space": {"train.seed": {"grid": list(range(seeds))}},
     }

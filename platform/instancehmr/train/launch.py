@@ -80,6 +80,24 @@ def steps_per_epoch(cfg: DictConfig) -> int:
     return max(1, int(min(rows)) // cfg.train.batch_size)
 
 
+def model_requirements() -> list[str]:
+    """pip requirements of a logged model: the pickled module needs this package and the torch
+    it was saved with. Given, not inferred: MLflow's inference imports the model in a
+    subprocess (5-15 s per model)."""
+    import cloudpickle
+    import numpy as np
+    import torch
+
+    from instancehmr import __version__
+
+    return [
+        f"instancehmr=={__version__}",
+        f"torch=={torch.__version__.split('+')[0]}",
+        f"numpy=={np.__version__}",
+        f"cloudpickle=={cloudpickle.__version__}",
+    ]
+
+
 def log_model(cfg: DictConfig, run_id: str, checkpoint_dir: str, register: bool) -> str | None:
     """Log the checkpoint's model with a signature and its training state to the run. With
     ``register`` the model becomes a new version of ``tracking.registered_model_name`` (the
@@ -108,6 +126,7 @@ def log_model(cfg: DictConfig, run_id: str, checkpoint_dir: str, register: bool)
         registered_model_name=name if register else None,
         run_id=run_id,
         serialization_format="pickle",  # the module itself, not a traced graph: decoding needs it
+        pip_requirements=model_requirements(),
     )
     mlflow.log_artifact(
         str(Path(checkpoint_dir) / "training_state.pt"), artifact_path="checkpoint", run_id=run_id

@@ -1,0 +1,34 @@
+from pathlib import Path
+
+import pytest
+
+from instancehmr.cli import main
+from instancehmr.sweep.run import ablation_spec, run_sweep
+from instancehmr.sweep.spec import DEFAULT_ROW
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_ablate_builds_rows_times_seeds_on_any_experiment(monkeypatch):
+    monkeypatch.chdir(REPO)
+    spec = ablation_spec(["experiments/ablations"], "quickstart", 2, ["train.epochs=1"])
+    assert spec.name == "ablate-quickstart" and spec.algorithm == "grid"
+    assert next(iter(spec.rows)) == DEFAULT_ROW and "no_positional_encoding" in spec.rows
+    assert spec.space == {"train.seed": {"grid": [0, 1]}} and spec.num_trials == 12
+    # Rows override only what they change: the quickstart's small backbone stays.
+    assert spec.trial_overrides({"train.seed": 1}, "dim32") == [
+        "train.epochs=1", "model.embedding_dim=32", "train.seed=1",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="--seeds must be at least 1"):
+        ablation_spec(["experiments/ablations"], "quickstart", 0, [])
+
+
+def test_sweep_commands_refuse_bad_input_before_starting_ray(monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(REPO)
+    assert main(["sweep", str(tmp_path / "nope.yaml")]) == 2
+    assert "sweep file not found" in capsys.readouterr().err
+    assert main(["ablate", "--experiment", "quickstart", "--rows", str(tmp_path)]) == 2
+    assert "no .yaml files" in capsys.readouterr().err
+    spec = ablation_spec(["experiments/ablations"], "quickstart", 1, [])
+    with pytest.raises(ValueError, match="--retry-failed goes with --resume"):
+        run_sweep(spec, resume=False, retry_failed=True)
