@@ -11,6 +11,7 @@ step), is counted, and stops the run after ``train.max_nonfinite_steps`` in a ro
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from collections import defaultdict
@@ -127,7 +128,11 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     and ``steps_per_epoch`` (equal on every worker)."""
     import ray.train
     import ray.train.torch
+    from ray.train.v2._internal.execution import context as train_context
 
+    # Ray 2.60 logs every report at INFO under a logger named by its file path, which
+    # RunConfig(logging_config) does not reach: one console line per report and worker.
+    logging.getLogger(train_context.__file__).setLevel(logging.WARNING)
     cfg = OmegaConf.create(loop_config["config"])
     steps_per_epoch = int(loop_config["steps_per_epoch"])
     context = ray.train.get_context()
