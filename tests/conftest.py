@@ -20,6 +20,30 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
+def tiny_run():
+    """Factory ``(root, train=32, val=8, test=8) -> overrides``: writes a small synthetic corpus
+    card (128 px images, that many per split) into ``root`` and returns the key=value overrides
+    that make the quickstart experiment a tiny run on it (64 px input, 8 x 8 maps, embedding
+    16, global batch 4, shards under ``root/shards``)."""
+    import yaml
+
+    def make(root: Path, train: int = 32, val: int = 8, test: int = 8) -> list[str]:
+        raw = yaml.safe_load((REPO / "datasets" / "synthetic.yaml").read_text())
+        raw["options"].update(
+            {"image_size": 128, "sizes": {"train": train, "val": val, "test": test}}
+        )
+        card = root / "synthetic.yaml"
+        card.write_text(yaml.safe_dump(raw))
+        return [
+            f"data.mix.0.card={card}", f"data.val_card={card}", f"data.shards_dir={root / 'shards'}",
+            "model.input_size=64", "model.map_size=8", "model.head_channels=16",
+            "model.embedding_dim=16", "train.batch_size=4",
+        ]  # fmt: skip
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def body():
     from instancehmr.body.smpl import BodyModel
     from instancehmr.config import load_config

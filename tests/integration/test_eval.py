@@ -28,7 +28,7 @@ def card(root: Path, name: str, folder: str, annotations: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
+def workdir(tmp_path_factory, tiny_run):
     """A tiny untrained checkpoint, a small synthetic card, local Ray; MLflow lands here."""
     import ray
 
@@ -38,16 +38,9 @@ def workdir(tmp_path_factory):
     from instancehmr.train.checkpoint import save_training_state
 
     root = tmp_path_factory.mktemp("eval")
-    raw = yaml.safe_load((REPO / "datasets" / "synthetic.yaml").read_text())
-    raw["options"].update({"image_size": 128, "sizes": {"train": 4, "val": 4, "test": 8}})
-    (root / "synthetic.yaml").write_text(yaml.safe_dump(raw))
     cfg = load_config(
         REPO / "experiments" / "quickstart.yaml",
-        [
-            f"data.mix.0.card={root / 'synthetic.yaml'}", f"data.val_card={root / 'synthetic.yaml'}",
-            f"data.shards_dir={root / 'shards'}", "model.input_size=64", "model.map_size=8",
-            "model.head_channels=16", "model.embedding_dim=16", "decode.center_threshold=0.0",
-        ],
+        [*tiny_run(root, train=4, val=4), "decode.center_threshold=0.0"],
     )  # fmt: skip
     torch.manual_seed(0)
     (root / "ckpt").mkdir()

@@ -18,20 +18,14 @@ TRIAL_LINE = re.compile(r"^trial (\S+) \(optim\.lr=([^)]+)\) (started|finished|F
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
+def workdir(tmp_path_factory, tiny_run):
     root = tmp_path_factory.mktemp("sweep")
-    raw = yaml.safe_load((REPO / "datasets" / "synthetic.yaml").read_text())
-    raw["options"].update({"image_size": 128, "sizes": {"train": 32, "val": 8, "test": 8}})
-    (root / "synthetic.yaml").write_text(yaml.safe_dump(raw))
-    card = root / "synthetic.yaml"
     sweep = {
         "name": "tiny-lr",
         "experiment": str(REPO / "experiments" / "quickstart.yaml"),
         "overrides": [
-            f"data.mix.0.card={card}", f"data.val_card={card}", f"data.shards_dir={root / 'shards'}",
-            "model.input_size=64", "model.map_size=8", "model.head_channels=16",
-            "model.embedding_dim=16", "train.batch_size=4", "train.epochs=1",
-            "tracking.log_every_steps=2", "train.max_nonfinite_steps=1", "train.max_failures=0",
+            *tiny_run(root), "train.epochs=1", "tracking.log_every_steps=2",
+            "train.max_nonfinite_steps=1", "train.max_failures=0",
         ],
         "metric": "val/mpjpe",
         "mode": "min",

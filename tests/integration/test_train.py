@@ -7,41 +7,36 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
+def workdir(tmp_path_factory, tiny_run):
     """A working directory (MLflow's default store and artifacts land here) with a tiny
-    synthetic corpus card; Ray runs locally on 2 CPUs."""
+    synthetic corpus card; Ray runs locally on 2 CPUs. Yields (root, tiny run overrides)."""
     import ray
 
     from instancehmr.runtime import init_ray
 
     root = tmp_path_factory.mktemp("train")
-    raw = yaml.safe_load((REPO / "datasets" / "synthetic.yaml").read_text())
-    raw["options"].update({"image_size": 128, "sizes": {"train": 32, "val": 8, "test": 8}})
-    (root / "synthetic.yaml").write_text(yaml.safe_dump(raw))
+    overrides = tiny_run(root)
     old = Path.cwd()
     os.chdir(root)
     init_ray(num_cpus=2)
-    yield root
+    yield root, overrides
     ray.shutdown()
     os.chdir(old)
 
 
-def tiny(root: Path, run_name: str, *extra: str):
+def tiny(workdir, run_name: str, *extra: str):
     from instancehmr.config import load_config
 
-    card = root / "synthetic.yaml"
+    root, overrides = workdir
     return load_config(
         REPO / "experiments" / "quickstart.yaml",
         [
-            f"data.mix.0.card={card}", f"data.val_card={card}", f"data.shards_dir={root / 'shards'}",
-            "model.input_size=64", "model.map_size=8", "model.head_channels=16", "model.embedding_dim=16",
-            "train.batch_size=4", "train.epochs=2", "tracking.log_every_steps=2",
+            *overrides, "train.epochs=2", "tracking.log_every_steps=2",
             f"tracking.storage_path={root / 'ray_results'}", f"tracking.run_name={run_name}",
             *extra,
         ],
@@ -89,7 +84,7 @@ def test_two_workers_train_track_and_register(workdir):
     from instancehmr.eval.run import evaluate
 
     table = evaluate(
-        f"models:/instancehmr/{version.version}", ["synthetic"], out_dir=workdir / "eval"
+        f"models:/instancehmr/{version.version}", ["synthetic"], out_dir=workdir[0] / "eval"
     ).table
     assert re.search(r"\| synthetic \| gt-centers \| all \| \d+ \| 100\.0 \| \d", table)
     assert "| synthetic | detected | all |" in table
@@ -116,7 +111,7 @@ def test_a_killed_worker_costs_at_most_an_epoch(workdir):
     thread = threading.Thread(target=lambda: out.setdefault("result", train(cfg)))
     thread.start()
     deadline = time.monotonic() + 300
-    run_dir = workdir / "ray_results" / "fault"
+    run_dir = workdir[0] / "ray_results" / "fault"
     while not list(run_dir.glob("checkpoint_*")) and time.monotonic() < deadline:
         time.sleep(0.2)
     workers = [
