@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -64,14 +65,15 @@ def _eval(args: argparse.Namespace) -> None:
     print(f"written to {result.out_dir}/table.md and table.csv")
 
 
-def _print_sweep(result) -> int:
+def _print_sweep(result, args: argparse.Namespace) -> int:
     print(f"\nleaderboard ({result.finished} finished, {result.failed} failed, "
           f"{result.unfinished} unfinished) in {result.seconds / 60:.1f} min:\n{result.leaderboard}")  # fmt: skip
     if result.ablation:
         print(f"\nablation (mean ± std over each row's trials):\n{result.ablation}")
     print(f"\nMLflow parent run {result.parent_run_id}")
     if result.unfinished:
-        print(f"interrupted: resume with `{result.resume_hint}`", file=sys.stderr)
+        again = shlex.join(["instancehmr", *(a for a in args.argv if a != "--resume"), "--resume"])
+        print(f"interrupted: resume with `{again}`", file=sys.stderr)
         return 130
     return 0
 
@@ -80,7 +82,8 @@ def _sweep(args: argparse.Namespace) -> int:
     from instancehmr.sweep.run import run_sweep
     from instancehmr.sweep.spec import load_sweep
 
-    return _print_sweep(run_sweep(load_sweep(args.sweep_file), args.resume, args.retry_failed))
+    spec = load_sweep(args.sweep_file)
+    return _print_sweep(run_sweep(spec, args.resume, args.retry_failed), args)
 
 
 def _ablate(args: argparse.Namespace) -> int:
@@ -90,7 +93,7 @@ def _ablate(args: argparse.Namespace) -> int:
         args.rows, args.experiment, args.seeds, args.overrides, args.name, args.metric, args.mode,
         args.max_concurrent_trials,
     )  # fmt: skip
-    return _print_sweep(run_sweep(spec, args.resume, args.retry_failed))
+    return _print_sweep(run_sweep(spec, args.resume, args.retry_failed), args)
 
 
 def _promote(args: argparse.Namespace) -> None:
@@ -281,7 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.argv = argv  # what resumes an interrupted sweep
     try:
         return args.func(args) or 0
     except (ValueError, FileNotFoundError, KeyError) as err:

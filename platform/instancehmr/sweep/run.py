@@ -9,6 +9,7 @@ state saved; ``--resume`` continues the unfinished trials and never re-runs fini
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -28,7 +29,6 @@ class SweepResult:
     finished: int
     failed: int
     unfinished: int
-    resume_hint: str
     seconds: float
 
 
@@ -79,17 +79,36 @@ def trial_driver_cpus() -> int:
     return 0 if ray.cluster_resources().get(TRIAL_DRIVER_RESOURCE, 0) >= 1 else 1
 
 
-def _open_parent(client, experiment_id: str, spec: SweepSpec, resume: bool):
-    """The sweep's MLflow parent run: reopened on resume, else new, with the sweep's fields."""
+def sweep_hash(spec: SweepSpec, bases: dict[str, str]) -> str:
+    """Content hash of what a sweep's trials run: its fields and each row's resolved config."""
+    fields = {k: v for k, v in asdict(spec).items() if k != "path"}
+    payload = json.dumps([fields, bases], sort_keys=True, default=str).encode()
+    return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def _open_parent(client, experiment_id: str, spec: SweepSpec, bases: dict, resume: bool) -> str:
+    """The sweep's MLflow parent run: on resume the existing one (refused when the sweep or an
+    experiment file it reads changed since), else a new one with the sweep's fields."""
     from mlflow.entities import Param
 
-    from instancehmr.track.sweeps import ROLE_TAG, SWEEP_TAG, find_parent
+    from instancehmr.track.sweeps import HASH_TAG, ROLE_TAG, SWEEP_TAG, find_parent
 
-    parent = find_parent(client, experiment_id, spec.name) if resume else None
-    if parent is not None:
+    digest = sweep_hash(spec, bases)
+    if resume:
+        parent = find_parent(client, experiment_id, spec.name)
+        if parent is None:
+            raise ValueError(
+                f"sweep '{spec.name}': no MLflow parent run in this experiment at "
+                f"{client.tracking_uri}; resume with the tracking URI the sweep started with"
+            )
+        if parent.data.tags.get(HASH_TAG) != digest:
+            raise ValueError(
+                f"sweep '{spec.name}' changed since it started (its fields or the experiment "
+                "files it reads): resume needs the same sweep; give a changed one another name"
+            )
         client.update_run(parent.info.run_id, status="RUNNING")
         return parent.info.run_id
-    tags = {SWEEP_TAG: spec.name, ROLE_TAG: "sweep"}
+    tags = {SWEEP_TAG: spec.name, ROLE_TAG: "sweep", HASH_TAG: digest}
     run_id = client.create_run(experiment_id, run_name=spec.name, tags=tags).info.run_id
     fields = {k: v for k, v in asdict(spec).items() if k != "path"}
     client.log_batch(
@@ -130,13 +149,16 @@ def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False)
             f"sweep '{spec.name}' already ran at {path}: --resume continues it; give the sweep "
             "another name (field 'name') or delete that folder to start over"
         )
-    hashes = prepare(spec, bases)
-
     uri = tracking_uri(base)
     mlflow.set_tracking_uri(uri)
     client = MlflowClient()
     experiment_id = mlflow.set_experiment(base.name).experiment_id
-    parent_id = _open_parent(client, experiment_id, spec, resume)
+    parent_id = _open_parent(client, experiment_id, spec, bases, resume)
+    try:
+        hashes = prepare(spec, bases)
+    except BaseException:
+        client.set_terminated(parent_id, "FAILED")
+        raise
     print(f"{'resuming' if resume else 'starting'} sweep {spec.name} (MLflow experiment "
           f"{base.name}, parent run {parent_id}): {spec.algorithm} search over "
           f"{', '.join(spec.space)}{f', rows {list(spec.rows)}' if spec.rows else ''}", flush=True)  # fmt: skip
@@ -219,8 +241,7 @@ def report(client, parent_id: str, spec: SweepSpec) -> SweepResult:
         if row.status == "RUNNING":
             client.set_terminated(row.run_id, "KILLED")
     client.set_terminated(parent_id, "KILLED" if unfinished else "FINISHED")
-    hint = f"instancehmr sweep {spec.path} --resume" if unfinished else ""
-    return SweepResult(parent_id, board, ablation, finished, failed, unfinished, hint, 0.0)
+    return SweepResult(parent_id, board, ablation, finished, failed, unfinished, 0.0)
 
 
 def ablation_spec(

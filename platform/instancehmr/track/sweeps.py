@@ -19,6 +19,7 @@ from ray.tune import Callback
 
 SWEEP_TAG = "instancehmr.sweep"  # parent and children: the sweep's name
 ROLE_TAG = "instancehmr.role"  # "sweep" on the parent
+HASH_TAG = "instancehmr.sweep_hash"  # on the parent: what its trials run (resume checks it)
 TRIAL_TAG = "instancehmr.trial_id"
 PARAMS_TAG = "instancehmr.trial_params"  # the trial's sampled values, JSON
 ROW_PARAM = "ablation"

@@ -32,3 +32,33 @@ def test_sweep_commands_refuse_bad_input_before_starting_ray(monkeypatch, tmp_pa
     spec = ablation_spec(["experiments/ablations"], "quickstart", 1, [])
     with pytest.raises(ValueError, match="--retry-failed goes with --resume"):
         run_sweep(spec, resume=False, retry_failed=True)
+
+
+def test_resume_reopens_the_parent_only_for_the_same_sweep(monkeypatch, tmp_path):
+    import dataclasses
+
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from instancehmr.sweep.run import _open_parent
+
+    monkeypatch.chdir(REPO)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        client = MlflowClient()
+        experiment = client.create_experiment("quickstart")
+        spec = ablation_spec(["experiments/ablations"], "quickstart", 1, [])
+        bases = {"default": "name: quickstart\n"}
+        with pytest.raises(ValueError, match="no MLflow parent run"):
+            _open_parent(client, experiment, spec, bases, resume=True)
+        parent = _open_parent(client, experiment, spec, bases, resume=False)
+        client.set_terminated(parent, "KILLED")
+        assert _open_parent(client, experiment, spec, bases, resume=True) == parent
+        assert client.get_run(parent).info.status == "RUNNING"
+        changed = dataclasses.replace(spec, metric="val/pa_mpjpe")
+        with pytest.raises(ValueError, match="changed since it started"):
+            _open_parent(client, experiment, changed, bases, resume=True)
+        with pytest.raises(ValueError, match="changed since it started"):
+            _open_parent(client, experiment, spec, {"default": "name: other\n"}, resume=True)
+    finally:
+        mlflow.set_tracking_uri(None)
