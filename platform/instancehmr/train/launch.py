@@ -200,7 +200,9 @@ def best_checkpoint(result, metric: str, mode: str):
 def train(cfg: DictConfig) -> TrainResult:
     """Run the experiment ``cfg`` (already validated) and return where everything went."""
     import mlflow
+    import ray
     from ray.util.queue import Queue
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from instancehmr.body.synthetic import ensure_synthetic_body
     from instancehmr.runtime import init_ray
@@ -218,7 +220,9 @@ def train(cfg: DictConfig) -> TrainResult:
     run, resumed = start_run(cfg, run_name, hashes)
     print(f"{'resuming' if resumed else 'starting'} run {run_name} ({run.info.run_id}): "
           f"{cfg.train.epochs} epochs x {steps} steps, {cfg.scaling.num_workers} workers", flush=True)  # fmt: skip
-    queue = Queue()
+    # The relay lives with the driver: on a worker's node, losing that node would end the run.
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    queue = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
     trainer = build_trainer(
         cfg, run_name, storage_uri(cfg), [MetricsRelay(queue)], ("val/mpjpe", "min")
     )
