@@ -229,6 +229,11 @@ def _type_name(key: str) -> str:
     return str(cls).replace("typing.", "") if not isinstance(cls, type) else cls.__name__
 
 
+def experiment_files(root: Path) -> list[Path]:
+    """The experiment files under ``root`` (an ``experiments/`` folder), not its sweep files."""
+    return sorted(p for p in root.glob("**/*.yaml") if "sweeps" not in p.relative_to(root).parts)
+
+
 def resolve_experiment_path(experiment: str | Path) -> Path:
     """A path to a YAML file, or a bare name looked up as ``experiments/<name>.yaml``."""
     path = Path(experiment)
@@ -239,7 +244,7 @@ def resolve_experiment_path(experiment: str | Path) -> Path:
     candidate = Path("experiments") / f"{experiment}.yaml"
     if candidate.is_file():
         return candidate
-    known = sorted(p.stem for p in Path("experiments").glob("**/*.yaml"))
+    known = sorted(p.stem for p in experiment_files(Path("experiments")))
     match = difflib.get_close_matches(str(experiment), known, n=1)
     hint = f" (did you mean '{match[0]}'?)" if match else ""
     raise ConfigError(f"experiment '{experiment}' not found: no file {candidate}{hint}")

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from instancehmr.config import ConfigError, config_hash, load_config, valid_keys
+from instancehmr.config import ConfigError, config_hash, experiment_files, load_config, valid_keys
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "experiments" / "base.yaml"
@@ -38,9 +38,7 @@ def test_base_sets_every_schema_key_with_a_comment():
         )
 
 
-@pytest.mark.parametrize(
-    "path", sorted((REPO / "experiments").glob("**/*.yaml")), ids=lambda p: p.stem
-)
+@pytest.mark.parametrize("path", experiment_files(REPO / "experiments"), ids=lambda p: p.stem)
 def test_every_experiment_file_loads(path):
     cfg = load_config(path)
     assert cfg.name == path.stem
