@@ -46,9 +46,9 @@ def base_configs(spec: SweepSpec) -> dict[str, str]:
     }
 
 
-def prepare(spec: SweepSpec, bases: dict[str, str]) -> dict[str, str]:
+def prepare(spec: SweepSpec, bases: dict[str, str], driver_cpus: int) -> dict[str, str]:
     """Make the body and every corpus any trial reads, once, in the driver; check that the
-    cluster can hold one trial. Returns {corpus: manifest hash}."""
+    cluster can hold one trial (and its driver's CPUs). Returns {corpus: manifest hash}."""
     from instancehmr.body.synthetic import ensure_synthetic_body
     from instancehmr.config import config_from_yaml
     from instancehmr.sweep.spec import param_overrides
@@ -61,7 +61,7 @@ def prepare(spec: SweepSpec, bases: dict[str, str]) -> dict[str, str]:
             cfg = config_from_yaml(text, f"{spec.path}: row '{row}'", param_overrides(params))
             if cfg.body.model_path is None:
                 ensure_synthetic_body()
-            check_resources(cfg, extra_cpus=trial_driver_cpus())
+            check_resources(cfg, extra_cpus=driver_cpus)
             data = (tuple(map(str, cfg.data.mix)), cfg.data.val_card, cfg.data.shards_dir)
             if data not in checked:
                 checked.add(data)
@@ -95,7 +95,7 @@ def _open_parent(client, experiment_id: str, spec: SweepSpec, bases: dict, resum
 
     digest = sweep_hash(spec, bases)
     if resume:
-        parent = find_parent(client, experiment_id, spec.name)
+        parent = find_parent(client, [experiment_id], spec.name)
         if parent is None:
             raise ValueError(
                 f"sweep '{spec.name}': no MLflow parent run in this experiment at "
@@ -154,8 +154,9 @@ def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False)
     client = MlflowClient()
     experiment_id = mlflow.set_experiment(base.name).experiment_id
     parent_id = _open_parent(client, experiment_id, spec, bases, resume)
+    driver_cpus = trial_driver_cpus()
     try:
-        hashes = prepare(spec, bases)
+        hashes = prepare(spec, bases, driver_cpus)
     except BaseException:
         client.set_terminated(parent_id, "FAILED")
         raise
@@ -167,7 +168,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False)
     # validation reports only (sweep/search.py). Trials keep the driver's working directory.
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
-    resources = {"CPU": 0, TRIAL_DRIVER_RESOURCE: 1} if trial_driver_cpus() == 0 else {"CPU": 1}
+    resources = {"CPU": 0, TRIAL_DRIVER_RESOURCE: 1} if driver_cpus == 0 else {"CPU": 1}
     trainable = ray.tune.with_resources(
         ray.tune.with_parameters(
             run_trial, bases=bases, sweep=spec.name, storage=storage, metric=spec.metric,

@@ -40,13 +40,14 @@ def run_trial(
     import ray.tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from instancehmr.train.launch import best_checkpoint, build_trainer
+    from instancehmr.train.launch import best_checkpoint, build_trainer, steps_per_epoch
 
     cfg = trial_config(bases, sweep, config)
     trainer = build_trainer(
         cfg,
         run_name=ray.tune.get_context().get_trial_id(),
         storage=trial_storage(storage, sweep),
+        steps=steps_per_epoch(cfg),
         callbacks=[TuneReportCallback()],
         score=(metric, mode),
     )

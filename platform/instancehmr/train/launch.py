@@ -147,10 +147,16 @@ def storage_uri(cfg: DictConfig) -> str:
 
 
 def build_trainer(
-    cfg: DictConfig, run_name: str, storage: str, callbacks: list, score: tuple[str, str]
+    cfg: DictConfig,
+    run_name: str,
+    storage: str,
+    steps: int,
+    callbacks: list,
+    score: tuple[str, str],
 ):
-    """The TorchTrainer of one training run: ``run_name`` under ``storage`` (the same pair
-    resumes), the two best checkpoints kept by ``score`` = (metric, min|max)."""
+    """The TorchTrainer of one training run of ``steps`` per epoch: ``run_name`` under
+    ``storage`` (the same pair resumes), the two best checkpoints kept by ``score`` =
+    (metric, min|max)."""
     import ray.data
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -163,7 +169,7 @@ def build_trainer(
         train_loop_per_worker,
         train_loop_config={
             "config": OmegaConf.to_container(cfg, resolve=True),
-            "steps_per_epoch": steps_per_epoch(cfg),
+            "steps_per_epoch": steps,
         },
         torch_config=TorchConfig(backend="nccl" if cfg.scaling.use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(
@@ -192,9 +198,12 @@ def build_trainer(
 def best_checkpoint(result, metric: str, mode: str):
     """The kept checkpoint of a finished Ray Train ``result`` that is best by ``metric``."""
     sign = 1 if mode == "min" else -1
-    return min(result.best_checkpoints, key=lambda c: sign * c[1].get(metric, sign * float("inf")))[
-        0
-    ]
+
+    def score(entry) -> float:
+        return sign * entry[1].get(metric, sign * float("inf"))  # no metric: worst
+
+    checkpoint, _ = min(result.best_checkpoints, key=score)
+    return checkpoint
 
 
 def train(cfg: DictConfig) -> TrainResult:
@@ -224,7 +233,7 @@ def train(cfg: DictConfig) -> TrainResult:
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     queue = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
     trainer = build_trainer(
-        cfg, run_name, storage_uri(cfg), [MetricsRelay(queue)], ("val/mpjpe", "min")
+        cfg, run_name, storage_uri(cfg), steps, [MetricsRelay(queue)], ("val/mpjpe", "min")
     )
     try:
         with DriverLogger(queue, run.info.run_id, cfg.train.epochs * steps) as logger:
