@@ -53,26 +53,21 @@ def _better(value: float, than: float, mode: str) -> bool:
 def _scope(client, name: str) -> tuple[list[str], str, str]:
     """Where the candidates of ``name`` are: (experiment ids, run filter, description). An MLflow
     experiment's finished runs, or the finished trials of the newest sweep of that name."""
-    from instancehmr.track.sweeps import PARENT_TAG, ROLE_TAG, SWEEP_TAG
+    from instancehmr.track.sweeps import PARENT_TAG, ROLE_TAG, SWEEP_TAG, find_parent
 
     finished = "attributes.status = 'FINISHED'"
     experiment = client.get_experiment_by_name(name)
     everywhere = [e.experiment_id for e in client.search_experiments()]
-    sweeps = client.search_runs(
-        everywhere,
-        filter_string=f"tags.`{ROLE_TAG}` = 'sweep'",
-        order_by=["attributes.start_time DESC"],
-    )
-    parents = [r for r in sweeps if r.data.tags.get(SWEEP_TAG) == name]
-    if experiment is not None and parents:
+    parent = find_parent(client, everywhere, name)
+    if experiment is not None and parent is not None:
         raise ValueError(f"'{name}' names both an MLflow experiment and a sweep; rename the sweep")
     if experiment is not None:
         return [experiment.experiment_id], finished, f"experiment '{name}'"
-    if parents:
-        parent = parents[0].info
-        scope = f"{finished} and tags.`{PARENT_TAG}` = '{parent.run_id}'"
-        return [parent.experiment_id], scope, f"sweep '{name}'"
+    if parent is not None:
+        scope = f"{finished} and tags.`{PARENT_TAG}` = '{parent.info.run_id}'"
+        return [parent.info.experiment_id], scope, f"sweep '{name}'"
     names = sorted(e.name for e in client.search_experiments())
+    sweeps = client.search_runs(everywhere, filter_string=f"tags.`{ROLE_TAG}` = 'sweep'")
     sweep_names = sorted({r.data.tags.get(SWEEP_TAG) for r in sweeps})
     raise ValueError(
         f"no MLflow experiment or sweep '{name}'; experiments: {names}; sweeps: {sweep_names}"

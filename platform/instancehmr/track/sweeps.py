@@ -10,6 +10,7 @@ On ``--resume`` the parent and the children of unfinished trials are reopened, n
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -27,10 +28,10 @@ PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: the UI nests children under t
 EXCEPTION = re.compile(r"([A-Za-z_][\w.]*(?:Error|Exception|Interrupt))(?::\s*(.*))?$")
 
 
-def find_parent(client, experiment_id: str, sweep: str):
-    """The newest parent run of ``sweep`` in the experiment, or None."""
+def find_parent(client, experiment_ids: list[str], sweep: str):
+    """The newest parent run of ``sweep`` in those experiments, or None."""
     runs = client.search_runs(
-        [experiment_id],
+        experiment_ids,
         filter_string=f"tags.`{SWEEP_TAG}` = '{sweep}' and tags.`{ROLE_TAG}` = 'sweep'",
         max_results=1,
         order_by=["attributes.start_time DESC"],
@@ -47,7 +48,9 @@ def child_runs(client, parent) -> list:
     )
 
 
+@functools.cache
 def _tune_keys() -> frozenset[str]:
+    """Keys Tune adds to every result (not the run's metrics)."""
     from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
     from ray.tune.result import AUTO_RESULT_KEYS
 
@@ -154,8 +157,7 @@ class SweepTracker(Callback):
         path = result.get(CHECKPOINT_PATH_KEY)
         if path:
             self._checkpoints[trial.trial_id] = path
-        tune_keys = _tune_keys()
-        metrics = {k: v for k, v in result.items() if k not in tune_keys}
+        metrics = {k: v for k, v in result.items() if k not in _tune_keys()}
         logger.log(metrics, Checkpoint(path) if path else None)
 
     def _log_model(self, trial, path: str) -> None:
