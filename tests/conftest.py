@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_FIXTURES = REPO.parent / "shared" / "fixtures" / "real"
+sys.path.insert(0, str(Path(__file__).parent / "support"))  # test helpers: samples, corpus files
+
+from samples import MISSING, REAL_SAMPLES  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -17,6 +20,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if "INSTANCEHMR_CACHE" not in os.environ:
         os.environ["INSTANCEHMR_CACHE"] = str(REPO / ".cache" / "instancehmr-tests")
     torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``real_samples`` skip, saying what is missing, without the real samples."""
+    if item.get_closest_marker("real_samples") and not REAL_SAMPLES.is_dir():
+        pytest.skip(MISSING)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from samples import REAL_SAMPLES as REAL
 
 from instancehmr.body.joint_sets import COCO17
 from instancehmr.data.cards import Card
@@ -14,7 +15,6 @@ from instancehmr.data.pipeline import TARGET_COLUMNS, mix_corpora, read_corpus, 
 from instancehmr.data.schema import VIS_VISIBLE, ImageRecord, Person, to_table
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "fixtures" / "real"
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def coco_card(tmp_path: Path) -> Path:
     import shutil
 
     raw = tmp_path / "raw"
-    shutil.copytree(SHARED / "coco", raw / "images")
+    shutil.copytree(REAL / "coco", raw / "images")
     (raw / "images" / "test_coco.json").rename(raw / "ann.json")
     card = tmp_path / "coco.yaml"
     card.write_text(
@@ -137,6 +137,7 @@ role: benchmark
     return card
 
 
+@pytest.mark.real_samples
 def test_corrupt_images_are_counted_reported_and_fail_past_the_threshold(tmp_path, ray_local):
     from instancehmr.data.prepare import PrepareError, prepare
 
@@ -155,6 +156,7 @@ def test_corrupt_images_are_counted_reported_and_fail_past_the_threshold(tmp_pat
         prepare([card], tmp_path / "shards", max_error_rate=0.1, force=True)
 
 
+@pytest.mark.real_samples
 def test_a_card_pointing_at_missing_files_fails_before_any_work(tmp_path):
     from instancehmr.data.cards import CardError
     from instancehmr.data.prepare import prepare

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from samples import REAL_SAMPLES as REAL
 
 from instancehmr.eval.benchmarks import BENCHMARKS
 
 REPO = Path(__file__).resolve().parents[2]
-REAL = REPO.parent / "shared" / "fixtures" / "real"
 
 
 def card(root: Path, name: str, folder: str, annotations: str) -> Path:
@@ -55,6 +55,7 @@ def workdir(tmp_path_factory, tiny_run):
     os.chdir(old)
 
 
+@pytest.mark.real_samples
 def test_benchmarks_with_data_run_and_one_without_is_reported(workdir, monkeypatch):
     from mlflow.tracking import MlflowClient
 

@@ -9,8 +9,11 @@ version, the schema version, the card, the size and modification time of the fil
 names, and the shard's items, so re-running skips shards whose file exists with the same key.
 Images changed in place under unchanged annotation files are not detected: ``force`` converts
 everything again. Conversion runs as one Ray Data task per shard, in parallel, with
-Ray Data's progress bars. Samples that fail are counted in the manifest and listed in the
-report; the run fails when the failure rate passes ``max_error_rate``.
+Ray Data's progress bars. Tasks travel to the workers pickled, so index items keep whatever
+they hold (numpy arrays, tuples, paths) exactly. Samples that fail, through a
+:class:`ConversionError` or any other exception raised while converting them, are counted in the
+manifest and listed in the report with the exception's type and place; the run fails when the
+failure rate passes ``max_error_rate``.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import time
-from dataclasses import asdict, dataclass
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +61,52 @@ class ShardTask:
         return Path(self.corpus_dir) / self.split / f"part-{self.index:05d}.parquet"
 
 
+def _encode(value: Any) -> Any:
+    """JSON stand-in for the non-JSON values index items hold; arrays by their full content (a
+    ``str()`` of a large array elides its middle, so two different arrays would look alike)."""
+    if isinstance(value, np.ndarray):
+        data = np.ascontiguousarray(value)
+        content = hashlib.sha256(data.tobytes()).hexdigest() if data.dtype != object else None
+        if content is None:  # object arrays: their items, one by one
+            return {"ndarray": str(data.dtype), "shape": data.shape, "items": data.tolist()}
+        return {"ndarray": str(data.dtype), "shape": data.shape, "sha256": content}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes):
+        return {"bytes": hashlib.sha256(value).hexdigest()}
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot fingerprint a {type(value).__name__} in a shard task")
+
+
 def _digest(*parts: Any) -> str:
+    """A short hash of ``parts`` that changes whenever any value in them changes."""
     h = hashlib.sha256()
     for part in parts:
-        h.update(json.dumps(part, sort_keys=True, default=str).encode())
+        h.update(json.dumps(part, sort_keys=True, default=_encode).encode())
     return h.hexdigest()[:20]
+
+
+def _describe(item: dict[str, Any], limit: int = 300) -> str:
+    """An item as the error report shows it: JSON, arrays by shape and dtype, cut at ``limit``."""
+
+    def short(value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            return f"array{value.shape} {value.dtype}"
+        return value.item() if isinstance(value, np.generic) else str(value)
+
+    return json.dumps(item, default=short)[:limit]
+
+
+def _failure(err: Exception) -> str:
+    """The report's text for a sample that failed: a ConversionError or RecordError says what
+    is wrong itself; any other exception also gets its type and where it was raised."""
+    if isinstance(err, ConversionError | RecordError):
+        return str(err)
+    frame = traceback.extract_tb(err.__traceback__)[-1]
+    return f"{type(err).__name__}: {err} (at {Path(frame.filename).name}:{frame.lineno})"
 
 
 def _card_fingerprint(card: Card) -> dict[str, Any]:
@@ -124,11 +170,13 @@ def _coverage_counts(table) -> dict[str, int]:
 
 
 def convert_shard(row: dict[str, Any]) -> dict[str, str]:
-    """Ray Data task: convert one shard's items and write its Parquet file atomically.
+    """Ray Data task: convert one shard's items (``row["task"]``, a pickled :class:`ShardTask`)
+    and write its Parquet file atomically.
 
-    Returns {"result": JSON} with the shard's counts, coverage and per-sample errors.
+    Returns {"result": JSON} with the shard's counts, coverage and per-sample errors. An exception
+    while converting one item fails that item only.
     """
-    task = ShardTask(**json.loads(row["task"]))
+    task: ShardTask = pickle.loads(row["task"])
     card = load_card(task.card_path)
     converter = converter_for(card)
     records: list[ImageRecord] = []
@@ -138,14 +186,8 @@ def convert_shard(row: dict[str, Any]) -> dict[str, str]:
             record = converter.convert(card, task.split, item)
             record.validate()
             records.append(record)
-        except (ConversionError, RecordError) as err:
-            errors.append(
-                {
-                    "split": task.split,
-                    "item": json.dumps(item, default=str)[:300],
-                    "error": str(err),
-                }
-            )
+        except Exception as err:  # one bad sample must not end the job: counted, reported
+            errors.append({"split": task.split, "item": _describe(item), "error": _failure(err)})
     table = to_table(records)
     task.file.parent.mkdir(parents=True, exist_ok=True)
     tmp = task.file.with_suffix(".parquet.tmp")
@@ -208,7 +250,7 @@ def prepare_corpus(
     started = time.perf_counter()
     results = list(done.values())
     if todo:
-        rows = [{"task": json.dumps(asdict(t), default=str)} for t in todo]
+        rows = [{"task": pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL)} for t in todo]
         ds = ray.data.from_items(rows, override_num_blocks=len(todo))
         results += [json.loads(r["result"]) for r in ds.map(convert_shard, num_cpus=1).take_all()]
     manifest = _manifest(card, plan, results, time.perf_counter() - started, len(todo))

@@ -2,11 +2,11 @@ import contextlib
 import copy
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from pycocotools.cocoeval import COCOeval
+from samples import REAL_SAMPLES as REAL
 
 from instancehmr.body.joint_sets import COCO17, CROWDPOSE14
 from instancehmr.eval.keypoint_ap import (
@@ -17,7 +17,7 @@ from instancehmr.eval.keypoint_ap import (
     to_detections,
 )
 
-REAL = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "real"
+pytestmark = pytest.mark.real_samples  # every test here reads the real samples
 
 
 def perfect(gt: dict) -> list[dict]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from samples import REAL_SAMPLES as REAL
 
 from instancehmr.body.joint_sets import CANONICAL_INDEX, H36M
 from instancehmr.body.safe_pickle import load_pickle
@@ -24,7 +25,8 @@ from instancehmr.data.schema import (
     to_table,
 )
 
-REAL = Path(__file__).resolve().parents[4].parent / "shared" / "fixtures" / "real"
+pytestmark = pytest.mark.real_samples  # every test here reads the real samples
+
 J = CANONICAL_INDEX
 H36M_OPTIONS = {
     "joint_set": "h36m17",

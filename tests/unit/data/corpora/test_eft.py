@@ -14,6 +14,7 @@ import roma
 import scipy.io
 import torch
 import yaml
+from samples import REAL_SAMPLES as REAL
 
 from instancehmr.body.joint_sets import CANONICAL_INDEX, COCO17, LSP14, MPII16
 from instancehmr.data.cards import CardError, load_card
@@ -23,7 +24,6 @@ from instancehmr.data.corpora.lsp import Lsp
 from instancehmr.data.corpora.mpii import Mpii
 from instancehmr.data.schema import VIS_VISIBLE, Person, to_table
 
-REAL = Path(__file__).resolve().parents[4].parent / "shared" / "fixtures" / "real"
 J = CANONICAL_INDEX
 #: Where SPIN's preprocessing puts each dataset joint among its 24 label joints (SPIN's
 #: datasets/preprocess/{mpii,coco,lsp_dataset}.py), an independent check of SPIN24.
@@ -124,6 +124,7 @@ def test_read_eft_labels_first_openpose_where_no_label(tmp_path):
     np.testing.assert_allclose(only.pose, expected_pose(3), atol=1e-5)
 
 
+@pytest.mark.real_samples
 def test_mpii_fits_match_by_image_and_keypoints(tmp_path):
     shutil.copytree(REAL / "mpii", tmp_path / "images")
     entries = json.loads((REAL / "mpii" / "test_mpii.json").read_text())
@@ -151,6 +152,7 @@ def test_mpii_fits_match_by_image_and_keypoints(tmp_path):
     assert records["052475643"].persons[0].smpl_pose is None
 
 
+@pytest.mark.real_samples
 def test_coco_fits_match_by_annotation_id_then_keypoints(tmp_path):
     data = json.loads((REAL / "coco" / "test_coco.json").read_text())
     anns = {a["id"]: np.asarray(a["keypoints"], float).reshape(17, 3) for a in data["annotations"]}
@@ -221,6 +223,7 @@ def test_lspet_fits(tmp_path):
     np.testing.assert_allclose(records["im00002"].persons[0].smpl_pose, expected_pose(8), atol=1e-5)
 
 
+@pytest.mark.real_samples
 def test_bad_eft_files(tmp_path):
     shutil.copytree(REAL / "mpii", tmp_path / "images")
     split = {"annotations": "images/test_mpii.json", "images": "images", "eft": "eft.json"}

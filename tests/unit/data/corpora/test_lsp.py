@@ -6,7 +6,6 @@ opposite); LSPet's third column is 1 for a VISIBLE joint. Both are MATLAB 1-base
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import cv2
@@ -27,7 +26,6 @@ from instancehmr.data.schema import (
     to_table,
 )
 
-REAL = Path(__file__).resolve().parents[4].parent / "shared" / "fixtures" / "real"
 J = CANONICAL_INDEX
 LSP = LSP14.canonical_indices
 
@@ -69,7 +67,7 @@ def lsp_fixture(tmp_path: Path, n: int = 3) -> np.ndarray:
     folder = tmp_path / "lsp_dataset" / "images"
     folder.mkdir(parents=True)
     for k in range(1, n + 1):
-        shutil.copy(REAL / "coco" / "000000000785.jpg", folder / f"im{k:04d}.jpg")
+        cv2.imwrite(str(folder / f"im{k:04d}.jpg"), np.full((425, 640, 3), 30 * k, np.uint8))
     joints = joints_per_image(n, np.random.default_rng(0))
     joints[0, 13, :2] = (700.0, 50.0)  # head top right of the 640-wide image
     scipy.io.savemat(tmp_path / "lsp_dataset" / "joints.mat", {"joints": joints.transpose(2, 1, 0)})

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.io
 import yaml
+from samples import REAL_SAMPLES as REAL
 
 from instancehmr.body.joint_sets import CANONICAL_INDEX, MPII16
 from instancehmr.data.cards import CardError, load_card
@@ -23,7 +24,8 @@ from instancehmr.data.schema import (
     to_table,
 )
 
-REAL = Path(__file__).resolve().parents[4].parent / "shared" / "fixtures" / "real"
+pytestmark = pytest.mark.real_samples  # every test here reads the real samples
+
 J = CANONICAL_INDEX
 MPII = MPII16.canonical_indices
 EMPTY = np.zeros((0, 0))

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from samples import REAL_SAMPLES as REAL
 
 from instancehmr.body.joint_sets import CANONICAL_INDEX, H36M
 from instancehmr.body.safe_pickle import load_pickle
@@ -25,7 +26,8 @@ from instancehmr.data.schema import (
     to_table,
 )
 
-REAL = Path(__file__).resolve().parents[4].parent / "shared" / "fixtures" / "real"
+pytestmark = pytest.mark.real_samples  # every test here reads the real samples
+
 H36M_DIR = REAL / "h36m"
 MPI_DIR = REAL / "mpi_inf_3dhp"
 H36M_KEY = r"^(S\d+)/[^/]+\.(\d+)/"

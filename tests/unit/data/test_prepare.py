@@ -1,0 +1,84 @@
+"""Shard tasks of ``data prepare``: lossless transport of index items, fingerprints that see
+every value, and a failing sample that is counted instead of ending the job."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from instancehmr.body.joint_sets import COCO17
+from instancehmr.data.cards import load_card
+from instancehmr.data.corpora.base import Converter, EncodedImage, make_record
+from instancehmr.data.prepare import ShardTask, _digest, convert_shard
+from instancehmr.data.schema import VIS_VISIBLE, Person
+
+
+class ArrayItems(Converter):
+    """A test format whose items hold arrays, tuples and paths; item ``boom`` raises."""
+
+    format = "test_array_items"
+    version = 1
+    split_files: ClassVar[dict[str, str]] = {}
+
+    def index(self, card, split) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def convert(self, card, split, item):
+        if item["boom"]:
+            return item["keypoints"][(0, 1)]  # TypeError on a list: not a ConversionError
+        kp = item["keypoints"]
+        assert isinstance(kp, np.ndarray) and kp.dtype == np.float32 and kp.shape == (17, 2)
+        assert isinstance(item["where"], Path) and item["pair"] == (3, 4)
+        _, png = cv2.imencode(".png", np.zeros((64, 64, 3), np.uint8))
+        person = Person.from_joint_set(COCO17, kp, np.full(17, VIS_VISIBLE))
+        image = EncodedImage(png.tobytes(), "png", 64, 64)
+        return make_record(card, split, item["id"], image, [person])
+
+
+def card_file(tmp_path: Path) -> Path:
+    path = tmp_path / "card.yaml"
+    path.write_text(
+        "name: arrays\nformat: test_array_items\nroot: .\nsplits: {train: {}}\n"
+        "labels: [keypoints_2d]\nobtain: test\nlicense: test\nrole: train\n"
+    )
+    return path
+
+
+def test_items_reach_convert_exactly_and_a_raising_sample_is_counted(tmp_path):
+    rng = np.random.default_rng(0)
+    good = {
+        "id": "a",
+        "keypoints": rng.uniform(5, 60, (17, 2)).astype(np.float32),
+        "where": tmp_path,
+        "pair": (3, 4),
+        "boom": False,
+    }
+    bad = {**good, "id": "b", "keypoints": [1.0, 2.0], "boom": True}
+    card = load_card(card_file(tmp_path))
+    task = ShardTask(str(tmp_path / "out"), str(card.path), "train", 0, "key", [good, bad])
+    result = json.loads(convert_shard({"task": pickle.dumps(task)})["result"])
+    assert result["images"] == 1 and result["failed"] == 1
+    (error,) = result["errors"]
+    assert error["error"].startswith("TypeError: ") and "test_prepare.py:" in error["error"]
+    assert '"id": "b"' in error["item"]
+    table = pq.read_table(task.file)
+    assert table.num_rows == 1 and table.column("sample_id").to_pylist() == ["arrays/train/a"]
+
+
+def test_the_shard_key_sees_every_array_value():
+    """A str() of a large array elides its middle: the key must change anyway."""
+    items = [{"S": np.zeros((2000, 3), np.float32)}]
+    changed = [{"S": items[0]["S"].copy()}]
+    changed[0]["S"][1000, 1] = 1.0
+    assert _digest(items) != _digest(changed)
+    assert _digest(items) == _digest([{"S": np.zeros((2000, 3), np.float32)}])
+    assert _digest([{"S": np.zeros(3, np.float32)}]) != _digest([{"S": np.zeros(3, np.float64)}])
+    with pytest.raises(TypeError, match="cannot fingerprint a object"):
+        _digest([object()])
