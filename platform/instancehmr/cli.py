@@ -287,11 +287,16 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     args.argv = argv  # what resumes an interrupted sweep
+    from instancehmr.track.runs import RunFailed
+
     try:
         return args.func(args) or 0
     except (ValueError, FileNotFoundError, KeyError) as err:
         print(f"instancehmr: error: {err}", file=sys.stderr)
         return 2
+    except RunFailed as err:
+        print(f"instancehmr: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

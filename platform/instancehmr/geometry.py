@@ -58,34 +58,48 @@ def invert_affine(affine: torch.Tensor) -> torch.Tensor:
     return torch.cat([linear_inv, -(linear_inv @ affine[..., :, 2:])], dim=-1)
 
 
+#: Smallest relative gap between squared singular values of the cross-covariance for which the
+#: SVD's gradient is taken; closer values (a degenerate joint layout) would make it infinite.
+SVD_GAP = 1e-6
+
+
 def procrustes_align(
     pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Similarity-align ``pred`` (N, J, 3) to ``target`` (N, J, 3) over joints where ``mask``
-    (N, J) is true (Umeyama: rotation, uniform scale, translation). Differentiable.
+    """Similarity-align ``pred`` (N, J, 3) to ``target`` (N, J, 3) over the joints where
+    ``mask`` (N, J) is true (Umeyama 1991: rotation, uniform scale, translation). Differentiable.
 
-    Returns ``pred`` after alignment, (N, J, 3). Rows with fewer than 3 valid joints are
-    returned translated onto the target's centroid only; non-finite rows stay non-finite
-    (the SVD, which would raise on them, sees the identity instead).
+    Returns ``pred`` after alignment, (N, J, 3). Joints outside ``mask`` take no part, whatever
+    they hold (NaN included). Only rows with at least 3 joints, finite values and a
+    non-degenerate cross-covariance reach the SVD; the others are translated onto the target's
+    centroid only, so no row can put a NaN into another's gradient (the SVD's backward is NaN
+    for a zero or degenerate covariance, and masking its output afterwards keeps the NaN).
+    Rows whose valid joints are non-finite stay non-finite, so a diverged prediction shows.
     """
     if mask is None:
         mask = torch.ones(pred.shape[:2], dtype=torch.bool, device=pred.device)
-    w = mask.to(pred.dtype)[..., None]  # (N, J, 1)
-    count = w.sum(dim=1, keepdim=True).clamp(min=1)
-    mu_p = (pred * w).sum(dim=1, keepdim=True) / count
-    mu_t = (target * w).sum(dim=1, keepdim=True) / count
-    p, t = (pred - mu_p) * w, (target - mu_t) * w
+    m = mask[..., None]
+    zero = pred.new_zeros(())
+    count = m.sum(dim=1, keepdim=True).clamp(min=1)
+    mu_p = torch.where(m, pred, zero).sum(dim=1, keepdim=True) / count
+    mu_t = torch.where(m, target, zero).sum(dim=1, keepdim=True) / count
+    p = torch.where(m, pred - mu_p, zero)
+    t = torch.where(m, target - mu_t, zero)
     cov = t.transpose(1, 2) @ p  # (N, 3, 3) target x pred
-    eye = torch.eye(3, dtype=pred.dtype, device=pred.device).expand_as(cov)
-    cov = torch.where(torch.isfinite(cov).all(dim=(1, 2))[:, None, None], cov, eye)
-    u, sigma, vh = torch.linalg.svd(cov)
-    sign = torch.sign(torch.linalg.det(u @ vh))
-    d = torch.ones_like(sigma)
-    d[:, -1] = sign
-    rot = u @ torch.diag_embed(d) @ vh  # rotates pred onto target
-    var_p = (p**2).sum(dim=(1, 2))
-    scale = (sigma * d).sum(dim=1) / var_p.clamp(min=1e-12)
-    enough = (mask.sum(dim=1) >= 3)[:, None, None]
-    rot = torch.where(enough, rot, eye)
-    scale = torch.where(enough[:, 0, 0], scale, torch.ones_like(scale))
+    rot = torch.eye(3, dtype=pred.dtype, device=pred.device).repeat(len(pred), 1, 1)
+    scale = pred.new_ones(len(pred))
+    rows = (mask.sum(dim=1) >= 3) & torch.isfinite(cov).all(dim=(1, 2))
+    if rows.any():
+        with torch.no_grad():
+            sq = torch.linalg.svdvals(cov[rows]) ** 2  # descending
+            gaps = (sq[:, :-1] - sq[:, 1:]).min(dim=1).values
+            well_posed = gaps > SVD_GAP * sq[:, 0].clamp(min=torch.finfo(sq.dtype).tiny)
+        rows[rows.clone()] = well_posed
+    if rows.any():
+        u, sigma, vh = torch.linalg.svd(cov[rows])
+        d = torch.ones_like(sigma)
+        d[:, -1] = torch.sign(torch.linalg.det(u @ vh))
+        rot[rows] = u @ torch.diag_embed(d) @ vh  # rotates pred onto target
+        var_p = (p[rows] ** 2).sum(dim=(1, 2))
+        scale[rows] = (sigma * d).sum(dim=1) / var_p.clamp(min=1e-12)
     return scale[:, None, None] * (pred - mu_p) @ rot.transpose(1, 2) + mu_t

@@ -143,3 +143,30 @@ def test_asking_for_more_than_the_cluster_has_fails_fast(workdir):
         )
     with pytest.raises(ResourceError, match="need 2 GPUs; the cluster has 0"):
         check_resources(tiny(workdir, "gpu", "scaling.use_gpu=true"))
+
+
+def test_a_run_that_diverges_ends_failed_and_registers_nothing(workdir, capsys):
+    """Through the CLI: a learning rate of 1e30 diverges at once; the run is FAILED in MLflow
+    with the error, exit code 1 with one clear line, and no model version comes from it."""
+    from mlflow.tracking import MlflowClient
+
+    from instancehmr.cli import main
+
+    root, overrides = workdir
+    code = main([
+        "train", str(REPO / "experiments" / "quickstart.yaml"), *overrides,
+        "optim.lr=1e30", "train.max_nonfinite_steps=1", "train.max_failures=0",
+        "train.epochs=1", f"tracking.storage_path={root / 'ray_results'}",
+        "tracking.run_name=diverges",
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and "FAILED: NonFiniteLossError: 1 non-finite" in err, err
+    client = MlflowClient()
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("quickstart").experiment_id],
+        "tags.`instancehmr.run_name` = 'diverges'",
+    )
+    assert run.info.status == "FAILED" and "NonFiniteLossError" in run.data.tags["error"]
+    assert "error.txt" in [a.path for a in client.list_artifacts(run.info.run_id)]
+    versions = client.search_model_versions("name = 'instancehmr'")
+    assert all(v.run_id != run.info.run_id for v in versions)

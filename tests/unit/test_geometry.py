@@ -69,3 +69,31 @@ def test_normalized_pixels_and_projection():
     points = torch.tensor([[[0.5, -0.25, 3.0]]])
     camera = torch.tensor([[2.0, 0.1, -0.1]])
     assert torch.allclose(weak_perspective_project(points, camera), torch.tensor([[[1.1, -0.6]]]))
+
+
+def test_procrustes_gradient_is_finite_for_people_without_enough_3d_joints():
+    """A person whose 3-D joints are all invalid (2-D-only corpora) or degenerate must not put a
+    NaN into the gradient of the others: the SVD of a zero covariance has a NaN backward."""
+    torch.manual_seed(0)
+    pred = torch.randn(4, 17, 3, requires_grad=True)
+    target = torch.randn(4, 17, 3)
+    mask = torch.zeros(4, 17, dtype=torch.bool)
+    mask[0] = True  # a labelled person
+    mask[2, :2] = True  # two joints: too few
+    mask[3] = True
+    target[3] = 0.0  # every joint at one point: zero covariance
+    aligned = procrustes_align(pred, target, mask)
+    aligned[0].sum().backward()
+    assert torch.isfinite(pred.grad).all() and pred.grad[0].abs().sum() > 0
+    assert torch.isfinite(aligned).all()
+
+
+def test_procrustes_ignores_whatever_masked_joints_hold():
+    torch.manual_seed(1)
+    pred, target = torch.randn(1, 10, 3), torch.randn(1, 10, 3)
+    mask = torch.ones(1, 10, dtype=torch.bool)
+    mask[0, 7] = False
+    clean = procrustes_align(pred, target, mask)
+    target[0, 7], pred[0, 7] = float("nan"), float("inf")
+    dirty = procrustes_align(pred, target, mask)
+    assert torch.allclose(clean[0, mask[0]], dirty[0, mask[0]])

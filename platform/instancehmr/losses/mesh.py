@@ -3,6 +3,8 @@ the label: L_pose, L_shape, L_prior, L_3d, L_pa3d, L_2d.
 
 Every function takes flattened people (N, ...) with a per-person or per-joint mask and returns
 a scalar: the mean over the people that carry the label (0 when none does, graph kept).
+Masked entries are selected out (``torch.where``), never multiplied by a zero weight: a missing
+label may hold anything (NaN included) and must reach neither the loss nor its gradient.
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ PREDICTED_POSE_JOINTS = 22  # global orientation + 21 body joints; SMPL hands ar
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of ``values`` where ``mask``; 0 (with gradient path) when the mask is empty."""
-    mask = mask.to(values.dtype)
-    return (values * mask).sum() / mask.sum().clamp(min=1)
+    return torch.where(mask, values, values.new_zeros(())).sum() / mask.sum().clamp(min=1)
 
 
 def root_align(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor):
@@ -50,9 +51,8 @@ def root_align(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor):
 
 def joint_distance(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """(N,) mean Euclidean distance over valid joints; pred, target (N, J, C), valid (N, J)."""
-    dist = (pred - target).norm(dim=-1)
-    w = valid.to(dist.dtype)
-    return (dist * w).sum(1) / w.sum(1).clamp(min=1)
+    diff = torch.where(valid[..., None], pred - target, pred.new_zeros(()))
+    return diff.norm(dim=-1).sum(1) / valid.sum(1).clamp(min=1)
 
 
 def j3d_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

@@ -44,9 +44,14 @@ class SMPLParams:
         return roma.rotmat_to_rotvec(rotmats).flatten(1)
 
 
+#: Smallest column norm Gram-Schmidt divides by: zero or parallel columns give a finite matrix
+#: and gradient instead of NaN.
+GRAMSCHMIDT_EPS = 1e-8
+
+
 def rot6d_to_rotmat(x: torch.Tensor) -> torch.Tensor:
     """(..., 6) -> (..., 3, 3): Gram-Schmidt on two columns (Zhou et al. 2019)."""
-    return roma.special_gramschmidt(x.unflatten(-1, (3, 2)))
+    return roma.special_gramschmidt(x.unflatten(-1, (3, 2)), epsilon=GRAMSCHMIDT_EPS)
 
 
 def split_params(params: torch.Tensor, representation: str, num_betas: int = 10) -> SMPLParams:

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from instancehmr.track.sweeps import PARAMS_TAG, ROW_PARAM, TRIAL_TAG, child_runs, error_message
+from instancehmr.track.runs import error_message
+from instancehmr.track.sweeps import PARAMS_TAG, ROW_PARAM, TRIAL_TAG, child_runs
 
 ABLATION_METRICS = ("val/mpjpe", "val/pa_mpjpe", "val/mpvpe", "val/center_ap")
 

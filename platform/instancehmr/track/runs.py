@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform as _platform
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,15 @@ from instancehmr.config import config_hash, to_yaml
 
 RUN_NAME_TAG = "instancehmr.run_name"
 DEFAULT_STORE = "mlflow.db"
+ERROR_TAG = "error"
+
+
+class RunFailed(RuntimeError):
+    """A run that ended without a usable model (an error in training, or a final validation
+    that is not finite); its MLflow run is marked FAILED and nothing is registered."""
+
+
+EXCEPTION = re.compile(r"([A-Za-z_][\w.]*(?:Error|Exception|Interrupt))(?::\s*(.*))?$")
 
 
 def tracking_uri(cfg: DictConfig | None = None) -> str:
@@ -124,3 +134,28 @@ def log_config(run_id: str, cfg: DictConfig, extra: dict[str, str] | None = None
     for i in range(0, len(keys), 100):  # MLflow takes at most 100 params per call
         client.log_batch(run_id, params=[Param(k, params[k]) for k in keys[i : i + 100]])
     client.log_text(run_id, to_yaml(cfg), "config.yaml")
+
+
+def error_message(text: str) -> str:
+    """The last exception an error text (a traceback, a Ray error file) names, as
+    ``Name: message`` (worker log prefixes and module paths dropped), or its last line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        found = EXCEPTION.search(line)
+        if found:
+            name = found[1].rsplit(".", 1)[-1]
+            return f"{name}: {found[2]}" if found[2] else name
+    return lines[-1] if lines else "unknown error"
+
+
+def fail_run(run_id: str, text: str) -> str:
+    """End the run FAILED with the error: its whole ``text`` as ``error.txt``, the last
+    exception it names as tag ``error``. Returns that message."""
+    from mlflow.tracking import MlflowClient
+
+    message = error_message(text)
+    client = MlflowClient()
+    client.log_text(run_id, text, "error.txt")
+    client.set_tag(run_id, ERROR_TAG, message[:5000])
+    client.set_terminated(run_id, "FAILED")
+    return message

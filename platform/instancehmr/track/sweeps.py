@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
+
+from instancehmr.track.runs import fail_run
 
 SWEEP_TAG = "instancehmr.sweep"  # parent and children: the sweep's name
 ROLE_TAG = "instancehmr.role"  # "sweep" on the parent
@@ -25,7 +26,6 @@ TRIAL_TAG = "instancehmr.trial_id"
 PARAMS_TAG = "instancehmr.trial_params"  # the trial's sampled values, JSON
 ROW_PARAM = "ablation"
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: the UI nests children under the parent
-EXCEPTION = re.compile(r"([A-Za-z_][\w.]*(?:Error|Exception|Interrupt))(?::\s*(.*))?$")
 
 
 def find_parent(client, experiment_ids: list[str], sweep: str):
@@ -190,25 +190,6 @@ class SweepTracker(Callback):
               flush=True)  # fmt: skip
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        from mlflow.tracking import MlflowClient
-
         run_id = self._logger(trial).run_id
         text = Path(trial.error_file).read_text() if trial.error_file else "unknown error"
-        message = error_message(text)
-        client = MlflowClient()
-        client.log_text(run_id, text, "error.txt")
-        client.set_tag(run_id, "error", message[:5000])
-        client.set_terminated(run_id, "FAILED")
-        print(f"{self._label(trial)} FAILED: {message}", flush=True)
-
-
-def error_message(text: str) -> str:
-    """The last exception a trial's error text names, as ``Name: message`` (worker log prefixes
-    and module paths dropped), or its last line."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in reversed(lines):
-        found = EXCEPTION.search(line)
-        if found:
-            name = found[1].rsplit(".", 1)[-1]
-            return f"{name}: {found[2]}" if found[2] else name
-    return lines[-1] if lines else "unknown error"
+        print(f"{self._label(trial)} FAILED: {fail_run(run_id, text)}", flush=True)

@@ -7,7 +7,9 @@ storage (same name and storage path) and MLflow reopens the run of that name.
 
 from __future__ import annotations
 
+import math
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from instancehmr.data.cards import load_card
 from instancehmr.data.pipeline import mix_weights, shard_dir, training_dataset, validation_dataset
 from instancehmr.data.prepare import ensure_prepared
+from instancehmr.track.runs import RunFailed
 
 
 class ResourceError(ValueError):
@@ -216,7 +219,7 @@ def train(cfg: DictConfig) -> TrainResult:
     from instancehmr.body.synthetic import ensure_synthetic_body
     from instancehmr.runtime import init_ray
     from instancehmr.track.relay import DriverLogger, MetricsRelay
-    from instancehmr.track.runs import start_run
+    from instancehmr.track.runs import fail_run, start_run
 
     started = time.monotonic()
     if cfg.body.model_path is None:
@@ -235,16 +238,31 @@ def train(cfg: DictConfig) -> TrainResult:
     trainer = build_trainer(
         cfg, run_name, storage_uri(cfg), steps, [MetricsRelay(queue)], ("val/mpjpe", "min")
     )
+    run_id = run.info.run_id
     try:
-        with DriverLogger(queue, run.info.run_id, cfg.train.epochs * steps) as logger:
+        with DriverLogger(queue, run_id, cfg.train.epochs * steps) as logger:
             result = trainer.fit()
+        metrics = logger.latest or dict(result.metrics or {})
+        check_finite_validation(metrics)
         best = best_checkpoint(result, "val/mpjpe", "min")
         with best.as_directory() as directory:
-            version = log_model(cfg, run.info.run_id, directory, register=True)
+            version = log_model(cfg, run_id, directory, register=True)
         mlflow.set_tag("best_checkpoint", best.path)
-    finally:
-        mlflow.end_run()
-    metrics = logger.latest or dict(result.metrics or {})
-    return TrainResult(
-        run.info.run_id, run_name, best.path, metrics, version, time.monotonic() - started
-    )
+    except KeyboardInterrupt:
+        mlflow.end_run("KILLED")
+        raise
+    except Exception as err:
+        mlflow.end_run("FAILED")  # closes the active run; fail_run records why
+        message = fail_run(run_id, "".join(traceback.format_exception(err)))
+        raise RunFailed(f"run {run_name} ({run_id}) FAILED: {message}") from err
+    mlflow.end_run()
+    return TrainResult(run_id, run_name, best.path, metrics, version, time.monotonic() - started)
+
+
+def check_finite_validation(metrics: dict) -> None:
+    """RunFailed naming the metrics when the run's final validation (its ``val/`` metrics) is not
+    finite: such a model is never registered."""
+    bad = {k: v for k, v in metrics.items() if k.startswith("val/") and not math.isfinite(v)}
+    if bad:
+        listed = ", ".join(f"{k}={v}" for k, v in sorted(bad.items()))
+        raise RunFailed(f"the final validation is not finite ({listed}): the model diverged")

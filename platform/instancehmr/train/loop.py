@@ -5,8 +5,10 @@ objective, reports training metrics every ``tracking.log_every_steps`` steps and
 of the epoch, a checkpoint with rank 0's validation metrics and a picture of predicted meshes.
 Validation reports carry ``epochs_done`` (0 for the untrained model), the clock of a sweep's
 early-stopping scheduler.
-A non-finite loss skips the step on every worker (the decision is all-reduced so DDP stays in
-step), is counted, and stops the run after ``train.max_nonfinite_steps`` in a row.
+A non-finite loss, or a non-finite gradient norm after the backward pass (a NaN can hide in the
+gradient of a finite loss), skips the step on every worker (the decision is all-reduced so DDP
+stays in step): the weights are left untouched, the step is counted, and the run stops after
+``train.max_nonfinite_steps`` such steps in a row.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ PICTURE_IMAGES = 4
 
 
 class NonFiniteLossError(RuntimeError):
-    """Too many non-finite losses in a row: the run stops rather than train on garbage."""
+    """Too many non-finite losses or gradients in a row: the run stops rather than train on
+    garbage."""
 
 
 def build_optimizer(optim_cfg, parameters) -> torch.optim.Optimizer:
@@ -69,29 +72,39 @@ def build_prior(body_cfg) -> GaussianMixturePrior:
 
 
 class NonFiniteGuard:
-    """Skips steps whose loss is NaN or infinite on any worker (all-reduced, so every DDP rank
-    skips together), counts them, and raises after ``max_in_row`` in a row."""
+    """Skips steps whose loss or gradient norm is NaN or infinite on any worker (all-reduced, so
+    every DDP rank skips together), counts them, and raises after ``max_in_row`` in a row.
+
+    A step is checked twice: its loss before the backward pass (``what="loss"``), then its
+    gradient norm before the optimizer step (``what="gradient norm"``); :meth:`stepped` after an
+    optimizer step resets the count."""
 
     def __init__(self, max_in_row: int) -> None:
         self.max_in_row = max_in_row
         self.in_row = 0
         self.skipped = 0
 
-    def should_skip(self, loss: torch.Tensor, step: int) -> bool:
-        flag = torch.tensor([1.0 if torch.isfinite(loss) else 0.0])
+    def should_skip(self, value: torch.Tensor, step: int, what: str = "loss") -> bool:
+        """True when ``value`` (a scalar) is not finite on some worker; NonFiniteLossError after
+        ``max_in_row`` skipped steps in a row."""
+        flag = torch.tensor([1.0 if torch.isfinite(value) else 0.0])
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(flag, op=dist.ReduceOp.MIN)
         if flag.item() == 1.0:
-            self.in_row = 0
             return False
         self.in_row += 1
         self.skipped += 1
         if self.in_row >= self.max_in_row:
+            plural = "losses" if what == "loss" else f"{what}s"
             raise NonFiniteLossError(
-                f"{self.in_row} non-finite losses in a row at step {step} "
+                f"{self.in_row} non-finite {plural} in a row at step {step} "
                 f"(train.max_nonfinite_steps={self.max_in_row})"
             )
         return True
+
+    def stepped(self) -> None:
+        """The optimizer stepped: the run of skipped steps is over."""
+        self.in_row = 0
 
 
 def _picture(model, body, batches, cfg, device) -> np.ndarray:
@@ -200,12 +213,19 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                 ready = time.perf_counter()
                 continue
             scaler.scale(terms["total"]).backward()
-            if cfg.train.grad_clip_norm:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip_norm)
+            scaler.unscale_(optimizer)
+            grad_norm = torch.nn.utils.clip_grad_norm_(
+                model.parameters(), cfg.train.grad_clip_norm or float("inf")
+            )
+            if guard.should_skip(grad_norm, step, "gradient norm"):
+                scaler.update()  # with fp16: a smaller loss scale after an overflow
+                optimizer.zero_grad(set_to_none=True)
+                ready = time.perf_counter()
+                continue
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
+            guard.stepped()
             step += 1
             count += 1
             for t in (*TERMS, "total"):

@@ -60,17 +60,40 @@ def test_step_schedule_decays_at_milestones(tiny_cfg):
     assert lrs == pytest.approx([1e-3, 1e-4, 1e-5])
 
 
-def test_non_finite_losses_are_skipped_counted_and_stop_the_run():
+def test_non_finite_losses_and_gradients_are_skipped_counted_and_stop_the_run():
     from instancehmr.train.loop import NonFiniteGuard, NonFiniteLossError
 
+    nan, inf = torch.tensor(float("nan")), torch.tensor(float("inf"))
     guard = NonFiniteGuard(max_in_row=3)
     assert not guard.should_skip(torch.tensor(1.0), 0)
-    assert guard.should_skip(torch.tensor(float("nan")), 1)
-    assert guard.should_skip(torch.tensor(float("inf")), 2)
-    assert not guard.should_skip(torch.tensor(2.0), 3)  # a finite loss resets the run of failures
-    assert guard.should_skip(torch.tensor(float("nan")), 4) and guard.should_skip(
-        torch.tensor(float("nan")), 5
-    )
-    with pytest.raises(NonFiniteLossError, match="3 non-finite losses in a row at step 6"):
-        guard.should_skip(torch.tensor(float("-inf")), 6)
+    assert not guard.should_skip(torch.tensor(0.5), 0, "gradient norm")
+    guard.stepped()
+    assert guard.should_skip(nan, 1)
+    assert guard.should_skip(inf, 2)
+    guard.stepped()  # a step that went through resets the run of failures
+    assert guard.should_skip(nan, 3) and guard.should_skip(nan, 4)
+    with pytest.raises(NonFiniteLossError, match="3 non-finite losses in a row at step 5"):
+        guard.should_skip(-inf, 5)
     assert guard.skipped == 5
+
+
+def test_a_finite_loss_with_a_nan_gradient_counts_towards_the_stop():
+    """A NaN can hide in the gradient of a finite loss (an SVD of a zero matrix): the guard
+    watches the gradient norm too, and finite losses do not reset that run."""
+    from instancehmr.train.loop import NonFiniteGuard, NonFiniteLossError
+
+    guard = NonFiniteGuard(max_in_row=2)
+    assert not guard.should_skip(torch.tensor(1.0), 0)
+    assert guard.should_skip(torch.tensor(float("nan")), 0, "gradient norm")
+    assert not guard.should_skip(torch.tensor(1.0), 1)
+    with pytest.raises(NonFiniteLossError, match="2 non-finite gradient norms in a row at step 1"):
+        guard.should_skip(torch.tensor(float("nan")), 1, "gradient norm")
+
+
+def test_a_final_validation_that_is_not_finite_fails_the_run():
+    from instancehmr.track.runs import RunFailed
+    from instancehmr.train.launch import check_finite_validation
+
+    check_finite_validation({"val/mpjpe": 80.0, "train/total": float("nan"), "step": 3})
+    with pytest.raises(RunFailed, match=r"not finite \(val/mpjpe=nan\)"):
+        check_finite_validation({"val/mpjpe": float("nan"), "val/pa_mpjpe": 50.0})
