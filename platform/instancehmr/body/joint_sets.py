@@ -30,6 +30,14 @@ H36M17 = (
     "spine", "thorax", "neck_nose", "head_top", "left_shoulder", "left_elbow", "left_wrist",
     "right_shoulder", "right_elbow", "right_wrist",
 )  # fmt: skip
+#: Row order of the Human3.6M-17 vertex regressor file ``J_regressor_h36m.npy`` (SPIN's data, as
+#: SPIN, CRMH, ROMP and mmhuman3d read it): the LEFT leg in rows 1-3, the right leg in rows 4-6,
+#: unlike the Human3.6M-17 label order ``H36M17`` of the corpora. Rows are mapped by name.
+H36M_REGRESSOR_ROWS = (
+    "pelvis", "left_hip", "left_knee", "left_ankle", "right_hip", "right_knee", "right_ankle",
+    "spine", "thorax", "neck_nose", "head_top", "left_shoulder", "left_elbow", "left_wrist",
+    "right_shoulder", "right_elbow", "right_wrist",
+)  # fmt: skip
 FACE_VERTEX_JOINTS = ("nose", "right_eye", "left_eye", "right_ear", "left_ear")
 #: Mesh vertex ids of the face keypoints (smplx ``vertex_ids['smplh']``) and the crown.
 JOINT_VERTEX_IDS = {

@@ -149,7 +149,7 @@ def read_smpl_file(path: str | Path) -> dict[str, np.ndarray]:
 
 def read_joint_regressor(path: str | Path, n_vertices: int) -> np.ndarray:
     """Extra joint regressor (J, n_vertices) float32 from ``.npy``, or ``.npz`` holding one array
-    or a 'J_regressor' key (e.g. SPIN's J_regressor_h36m.npy, (17, 6890)).
+    or a 'J_regressor' key (e.g. SPIN's J_regressor_h36m.npy, (17, 6890)), rows as in the file.
     """
     path = Path(path)
     if not path.is_file():
@@ -178,3 +178,35 @@ def read_joint_regressor(path: str | Path, n_vertices: int) -> np.ndarray:
     regressor = _numeric(path, key, value)
     _check_shape(path, key, regressor, (None, n_vertices), f"(J, {n_vertices})")
     return regressor.astype(np.float32)
+
+
+def read_h36m_regressor(path: str | Path, v_template: np.ndarray) -> np.ndarray:
+    """The Human3.6M-17 regressor file (``J_regressor_h36m.npy``, rows in
+    :data:`~instancehmr.body.joint_sets.H36M_REGRESSOR_ROWS` order: left leg first) as a
+    (17, V) float32 array in :data:`~instancehmr.body.joint_sets.H36M17` order.
+
+    ``v_template`` (V, 3) is the body's rest mesh (SMPL's +x is the body's left): every row named
+    left must regress to the left of its right counterpart there, so a file whose rows are in
+    another order is refused (BodyModelFileError) instead of mirroring the 3-D joints.
+    """
+    from instancehmr.body.joint_sets import H36M17, H36M_REGRESSOR_ROWS
+
+    regressor = read_joint_regressor(path, len(v_template))
+    if len(regressor) != len(H36M_REGRESSOR_ROWS):
+        raise BodyModelFileError(
+            f"{path}: {len(regressor)} rows, expected {len(H36M_REGRESSOR_ROWS)} (Human3.6M-17)"
+        )
+    regressor = regressor[[H36M_REGRESSOR_ROWS.index(name) for name in H36M17]]
+    rest_x = dict(zip(H36M17, regressor @ v_template[:, 0], strict=True))
+    mirrored = [
+        name for name in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")
+        if rest_x[f"left_{name}"] <= rest_x[f"right_{name}"]
+    ]  # fmt: skip
+    if mirrored:
+        rows = [H36M_REGRESSOR_ROWS.index(f"left_{name}") for name in mirrored]
+        raise BodyModelFileError(
+            f"{path}: rows {rows} ({', '.join(f'left {n}' for n in mirrored)}) regress to the "
+            "body's right side: the file's rows must follow J_regressor_h36m.npy's order "
+            f"{list(H36M_REGRESSOR_ROWS)}"
+        )
+    return regressor

@@ -24,7 +24,7 @@ from instancehmr.body.joint_sets import (
     JOINT_VERTEX_IDS,
     NUM_CANONICAL,
 )
-from instancehmr.body.model_file import read_joint_regressor, read_smpl_file
+from instancehmr.body.model_file import read_h36m_regressor, read_smpl_file
 from instancehmr.body.synthetic import H36M_REGRESSOR_FILE, ensure_synthetic_body
 
 NUM_VERTICES = 6890
@@ -62,7 +62,7 @@ class BodyModel(nn.Module):
                 create_transl=False,
             )
         self.num_betas = num_betas
-        h36m = read_joint_regressor(h36m_regressor_path, n_vertices)
+        h36m = read_h36m_regressor(h36m_regressor_path, data["v_template"])
         self.register_buffer("h36m_regressor", torch.from_numpy(h36m).float())
         face_ids = [JOINT_VERTEX_IDS[n] for n in (*FACE_VERTEX_JOINTS, "head_top")]
         self.register_buffer("face_vertex_ids", torch.tensor(face_ids))

@@ -25,10 +25,10 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 from scipy.optimize import nnls
 
-from instancehmr.body.joint_sets import H36M17, SMPL24
+from instancehmr.body.joint_sets import H36M17, H36M_REGRESSOR_ROWS, SMPL24
 from instancehmr.body.safe_pickle import load_pickle
 
-GENERATOR_VERSION = 2  # bump on any change to the generated arrays: cached copies regenerate
+GENERATOR_VERSION = 3  # bump on any change to the generated arrays: cached copies regenerate
 SMPL_FILE = "SMPL_NEUTRAL.pkl"  # plain numpy arrays: unmodified smplx.SMPL(model_path=dir) loads it
 H36M_REGRESSOR_FILE = "J_regressor_h36m.npy"
 NUM_VERTICES = 6890
@@ -652,8 +652,14 @@ def build_synthetic_smpl() -> dict[str, np.ndarray]:
 
 
 def build_h36m_regressor() -> np.ndarray:
-    """(17, 6890) Human3.6M-17 joint regressor of the synthetic body (``H36M17``)."""
-    return _generate()[1]
+    """(17, 6890) Human3.6M-17 joint regressor of the synthetic body, rows in the order of the
+    real ``J_regressor_h36m.npy`` (``H36M_REGRESSOR_ROWS``), so both files read the same way."""
+    return _in_file_order(_generate()[1])
+
+
+def _in_file_order(h36m: np.ndarray) -> np.ndarray:
+    """Rows in ``H36M17`` order -> rows in ``H36M_REGRESSOR_ROWS`` order."""
+    return h36m[[H36M17.index(name) for name in H36M_REGRESSOR_ROWS]]
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -674,6 +680,7 @@ def write_synthetic_body(out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model, h36m = _generate()
+    h36m = _in_file_order(h36m)
     model["generator_version"] = np.array(GENERATOR_VERSION, dtype=np.int64)
     _atomic_write(out_dir / H36M_REGRESSOR_FILE, lambda fh: np.save(fh, h36m))
     path = out_dir / SMPL_FILE

@@ -9,6 +9,7 @@ import scipy.sparse
 from instancehmr.body.model_file import (
     REQUIRED_KEYS,
     BodyModelFileError,
+    read_h36m_regressor,
     read_joint_regressor,
     read_smpl_file,
 )
@@ -171,3 +172,58 @@ def test_joint_regressor(tmp_path):
     (tmp_path / "r.pkl").write_bytes(b"")
     with pytest.raises(BodyModelFileError, match="unknown extension"):
         read_joint_regressor(tmp_path / "r.pkl", 12)
+
+
+def test_h36m_regressor_rows_are_read_in_the_files_order_left_leg_first(synthetic_pkl):
+    """J_regressor_h36m.npy (SPIN's data) puts the LEFT leg in rows 1-3: the side is proven by
+    the regressor's weights (a row named left weights SMPL's left vertices, +x at rest), and the
+    rows land on the canonical joints of their name."""
+    from instancehmr.body.joint_sets import CANONICAL_INDEX, H36M17, H36M_REGRESSOR_ROWS
+    from instancehmr.body.smpl import BodyModel
+    from instancehmr.body.synthetic import H36M_REGRESSOR_FILE
+
+    v_template = read_smpl_file(synthetic_pkl)["v_template"]
+    file = np.load(synthetic_pkl.parent / H36M_REGRESSOR_FILE)
+    weighted_x = file @ v_template[:, 0]
+    for row in (1, 2, 3, 11, 12, 13):
+        assert H36M_REGRESSOR_ROWS[row].startswith("left_") and weighted_x[row] > 0.03
+    for row in (4, 5, 6, 14, 15, 16):
+        assert H36M_REGRESSOR_ROWS[row].startswith("right_") and weighted_x[row] < -0.03
+    read = read_h36m_regressor(synthetic_pkl.parent / H36M_REGRESSOR_FILE, v_template)
+    np.testing.assert_array_equal(read[H36M17.index("left_hip")], file[1])
+    np.testing.assert_array_equal(read[H36M17.index("right_hip")], file[4])
+
+    body = BodyModel(synthetic_pkl, synthetic_pkl.parent / H36M_REGRESSOR_FILE)
+    eye = np.eye(3, dtype=np.float32)
+    import torch
+
+    with torch.no_grad():
+        joints = body(
+            torch.from_numpy(eye)[None],
+            torch.from_numpy(eye).expand(1, 23, 3, 3),
+            torch.zeros(1, 10),
+        ).joints[0]
+    for side in ("left", "right"):
+        for name in ("hip", "knee", "ankle", "wrist"):
+            h36m, smpl = (
+                joints[CANONICAL_INDEX[f"h36m_{side}_{name}"]],
+                joints[CANONICAL_INDEX[f"{side}_{name}"]],
+            )
+            assert torch.sign(h36m[0]) == torch.sign(smpl[0]) and (h36m - smpl).norm() < 0.05
+
+
+def test_a_regressor_with_mirrored_rows_is_refused(synthetic_pkl, tmp_path):
+    from instancehmr.body.synthetic import H36M_REGRESSOR_FILE
+
+    v_template = read_smpl_file(synthetic_pkl)["v_template"]
+    file = np.load(synthetic_pkl.parent / H36M_REGRESSOR_FILE)
+    swapped = file[[0, 4, 5, 6, 1, 2, 3, *range(7, 17)]]  # the label order: right leg first
+    np.save(tmp_path / "mirrored.npy", swapped)
+    with pytest.raises(
+        BodyModelFileError,
+        match=r"mirrored\.npy: rows \[1, 2, 3\] \(left hip, left knee, left ankle\) regress to the body's right side",
+    ):
+        read_h36m_regressor(tmp_path / "mirrored.npy", v_template)
+    np.save(tmp_path / "short.npy", file[:14])
+    with pytest.raises(BodyModelFileError, match="14 rows, expected 17"):
+        read_h36m_regressor(tmp_path / "short.npy", v_template)

