@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 
+from instancehmr.data.image import decode_image
 from instancehmr.data.prepare import MANIFEST
 from instancehmr.data.schema import (
     LABELLED_CODES,
@@ -66,7 +67,7 @@ def summary(path: str | Path) -> str:
 
 
 def _draw(row: dict, tile: int) -> np.ndarray:
-    image = cv2.imdecode(np.frombuffer(row["image"], np.uint8), cv2.IMREAD_COLOR)
+    image = cv2.cvtColor(decode_image(row["image"]), cv2.COLOR_RGB2BGR)
     scale = tile / max(image.shape[:2])
     image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     canvas = np.zeros((tile, tile, 3), np.uint8)

@@ -16,12 +16,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import cv2
 import numpy as np
 
 from instancehmr.body.joint_sets import NUM_CANONICAL, smpl24_from_canonical
 from instancehmr.data.augment import apply_augmentation, identity_augmentation, sample_augmentation
 from instancehmr.data.cards import Card, load_card
+from instancehmr.data.image import decode_image
 from instancehmr.data.schema import GENDERS, LABELLED_CODES, VIS_OUT_OF_FRAME, persons_from_row
 from instancehmr.data.targets import body_center, center_heatmap, joint_heatmaps
 from instancehmr.geometry import in_frame, normalized_to_pixels, pixels_to_normalized
@@ -84,14 +84,6 @@ def mix_weights(cfg) -> list[tuple[Card, float]]:
         card = load_card(entry.card)
         out.append((card, float(entry.weight if entry.weight is not None else card.mix_weight)))
     return out
-
-
-def decode_image(data: bytes) -> np.ndarray:
-    """Encoded JPEG/PNG bytes -> (H, W, 3) uint8 RGB."""
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError("image bytes cannot be decoded")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def make_sample(

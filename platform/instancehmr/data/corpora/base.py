@@ -13,10 +13,10 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
-import cv2
 import numpy as np
 
 from instancehmr.data.cards import Card, CardError
+from instancehmr.data.image import decode_image
 from instancehmr.data.schema import (
     VIS_OUT_OF_FRAME,
     VIS_UNLABELLED,
@@ -97,7 +97,8 @@ class EncodedImage(NamedTuple):
 
 
 def read_image(path: Path) -> EncodedImage:
-    """An image file's bytes, format ('jpeg' or 'png'), height and width.
+    """An image file's bytes, format ('jpeg' or 'png'), height and width in raw pixel space
+    (:mod:`instancehmr.data.image`: an EXIF orientation tag is not applied).
 
     The image is decoded once to prove it is readable; ConversionError otherwise.
     """
@@ -111,9 +112,10 @@ def read_image(path: Path) -> EncodedImage:
         fmt = "png"
     else:
         raise ConversionError(f"{path}: not a JPEG or PNG file")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ConversionError(f"{path}: corrupt {fmt} image (cannot be decoded)")
+    try:
+        image = decode_image(data)
+    except ValueError:
+        raise ConversionError(f"{path}: corrupt {fmt} image (cannot be decoded)") from None
     return EncodedImage(data, fmt, image.shape[0], image.shape[1])
 
 
