@@ -153,9 +153,10 @@ def index_ground_truth(
     ``category_id`` is that category); see :func:`_checked_annotation` for what is filled in.
 
     Raises ValueError naming ``source`` and the annotation or image id when an annotation has
-    keypoints that are not 3J numbers or a box that is not x, y, w, h, when no positive OKS
-    scale can be had, when the file has not exactly one keypoint category, or (``crowdpose``)
-    when an image has no numeric ``crowdIndex``.
+    keypoints that are not 3J finite numbers, a box that is missing or not x, y, w, h with
+    w, h >= 0 (pycocotools reads every person's box), no positive OKS scale, when the file has
+    not exactly one keypoint category, or (``crowdpose``) when an image has no numeric
+    ``crowdIndex``.
     """
     from pycocotools.coco import COCO  # pycocotools imports matplotlib: only when evaluating
 
@@ -211,8 +212,8 @@ def _results(ground_truth: GroundTruth, detections: list[dict]):
 
 
 def _precision(evaluation, image_ids: list) -> np.ndarray:
-    """Precision (T thresholds, R recall levels, K, A area ranges, M) over ``image_ids``;
-    -1 where there is no ground-truth person."""
+    """Precision (T OKS thresholds, R recall levels, K categories, A area ranges, M detection
+    limits) over ``image_ids``; -1 where there is no ground-truth person."""
     evaluation.params.imgIds = image_ids
     evaluation.evaluate()
     evaluation.accumulate()
