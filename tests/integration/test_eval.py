@@ -1,9 +1,13 @@
 """``instancehmr eval`` end to end on a tiny checkpoint: the real COCO and CrowdPose samples as
-keypoint benchmarks, the synthetic split under both protocols, a benchmark without data."""
+keypoint benchmarks, the synthetic split under both protocols, a benchmark without data, an
+annotation file that is checked before anything is scored."""
 
 import csv
 import dataclasses
+import json
+import math
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,13 +20,16 @@ from instancehmr.eval.benchmarks import BENCHMARKS
 REPO = Path(__file__).resolve().parents[2]
 
 
-def card(root: Path, name: str, folder: str, annotations: str) -> Path:
-    """A benchmark card over a folder of the real samples (images and JSON side by side)."""
+def card(root: Path, name: str, folder: str | Path, annotations: str, corpus=None) -> Path:
+    """A benchmark card over a folder (under the real samples unless absolute) of images and
+    JSON side by side, from the shipped card ``name``, named ``corpus`` (default ``name``)."""
     raw = yaml.safe_load((REPO / "datasets" / f"{name}.yaml").read_text())
     raw.update(
-        root=str(REAL / folder), splits={"test": {"annotations": annotations, "images": "."}}
+        name=corpus or name,
+        root=str(REAL / folder),
+        splits={"test": {"annotations": annotations, "images": "."}},
     )
-    path = root / f"{name}.yaml"
+    path = root / f"{corpus or name}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
 
@@ -84,21 +91,71 @@ def test_benchmarks_with_data_run_and_one_without_is_reported(workdir, monkeypat
     for name, images in (("ochuman", 4), ("crowdpose", 2)):
         row = rows[(name, "detected", "all")]
         assert row["images"] == images and 0.0 <= row["ap"] <= 1.0 and "ap75" in row
+    # OCHuman by COCO's definition, CrowdPose by its own: both images of the CrowdPose sample
+    # are of medium crowd index (0.33, 0.39), so its AP easy and AP hard are undefined.
+    assert {"apm", "apl"} <= set(rows[("ochuman", "detected", "all")])
+    crowdpose = rows[("crowdpose", "detected", "all")]
+    assert "apm" not in crowdpose and 0.0 <= crowdpose["ap_medium"] <= 1.0
+    assert math.isnan(crowdpose["ap_easy"]) and math.isnan(crowdpose["ap_hard"])
     for protocol in ("gt-centers", "detected"):
         assert rows[("synthetic", protocol, "all")]["people"] > 0
         assert ("synthetic", protocol, "occlusion:heavy") in rows
     assert rows[("synthetic", "gt-centers", "all")]["recall"] == 1.0
     # Headline in the paper's layout, the full table, the note on the skipped benchmark.
-    assert "| protocol | OCHuman AP | CrowdPose AP | Synthetic MPJPE |" in result.table
-    assert "| paper (ResNet-50, gt-centers) | 34.9 | 31.6 |" in result.table
+    assert (
+        "| protocol | OCHuman AP | CrowdPose AP | CrowdPose AP50 | CrowdPose AP75 "
+        "| CrowdPose AP easy | CrowdPose AP medium | CrowdPose AP hard | Synthetic MPJPE |"
+    ) in result.table
+    assert "| paper (ResNet-50, gt-centers) | 34.9 | 31.6 | 65.7 | 26.7 |  |  |  |" in result.table
+    assert "| crowdpose | detected | all | 2 | 5 |" in result.table
+    assert result.table.split("| crowdpose | detected | all |")[1].split("\n")[0].count("n/a") == 2
     assert "panoptic: no data (skipped)" in result.table
     with (result.out_dir / "table.csv").open() as fh:
-        assert len(list(csv.DictReader(fh))) == len(result.rows)
+        written = list(csv.DictReader(fh))
+    assert len(written) == len(result.rows)
+    (crowdpose_csv,) = [r for r in written if r["benchmark"] == "crowdpose"]
+    assert crowdpose_csv["ap_easy"] == crowdpose_csv["ap_hard"] == ""  # undefined: empty
+    assert float(crowdpose_csv["ap_medium"]) == pytest.approx(crowdpose["ap_medium"])
     run = MlflowClient().search_runs(
         [MlflowClient().get_experiment_by_name("quickstart-eval").experiment_id]
     )[0]
     assert "eval/ochuman/detected/all/ap" in run.data.metrics
     assert "eval/synthetic/detected/occlusion_heavy/recall" in run.data.metrics
+    assert "eval/crowdpose/detected/all/ap_medium" in run.data.metrics
+    assert "eval/crowdpose/detected/all/ap_easy" not in run.data.metrics  # undefined: not logged
+
+
+@pytest.mark.real_samples
+def test_annotation_files_are_checked_before_anything_is_scored(workdir, monkeypatch):
+    """A CrowdPose file whose images lack a crowd index is refused, naming the image, before
+    any benchmark is scored; a person whose keypoints are null is a person without labels."""
+    from instancehmr.eval import run
+
+    root = workdir / "crowdpose-variant"
+    shutil.copytree(REAL / "crowdpose", root)
+    data = json.loads((root / "test_crowdpose.json").read_text())
+    data["annotations"][1]["keypoints"] = None  # 131039: a person without keypoints
+    crowd_index = data["images"][1].pop("crowdIndex")
+    (root / "test_crowdpose.json").write_text(json.dumps(data))
+    path = card(workdir, "crowdpose", root, "test_crowdpose.json", "crowdpose_variant")
+    monkeypatch.setitem(
+        BENCHMARKS, "crowdpose", dataclasses.replace(BENCHMARKS["crowdpose"], card=str(path))
+    )
+
+    def not_yet(*args, **kwargs):
+        raise AssertionError("a benchmark was scored before every annotation file was checked")
+
+    with monkeypatch.context() as scoring:
+        scoring.setattr(run, "evaluate_mesh", not_yet)
+        with pytest.raises(ValueError, match=r"test_crowdpose\.json: image 103319: crowdIndex"):
+            run.evaluate(str(workdir / "ckpt"), ["synthetic", "crowdpose"], out_dir="variant")
+    assert not (workdir / "variant").exists()
+    data["images"][1]["crowdIndex"] = crowd_index
+    (root / "test_crowdpose.json").write_text(json.dumps(data))
+    result = run.evaluate(str(workdir / "ckpt"), ["crowdpose"], out_dir="variant")
+    (row,) = result.rows
+    assert row["people"] == 5 and row["images"] == 2 and 0.0 <= row["ap"] <= 1.0
+    assert (result.out_dir / "table.csv").exists()
 
 
 def test_a_checkpoint_that_does_not_match_its_config_is_refused(workdir):

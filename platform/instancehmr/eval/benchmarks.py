@@ -5,8 +5,9 @@
   root the 3-D joints are aligned on), optionally per subset (Panoptic's sequence groups and
   their mean, the synthetic split's occlusion levels);
 * ``keypoints`` benchmarks report OKS average precision of the mesh's projected joints mapped
-  to the benchmark's joint set, against the benchmark's own annotation file
-  (:mod:`instancehmr.eval.keypoint_ap`).
+  to the benchmark's joint set, against the benchmark's own annotation file, by the benchmark's
+  own definition of AP (:mod:`instancehmr.eval.keypoint_ap`: COCO's for OCHuman, CrowdPose's
+  for CrowdPose).
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class Benchmark:
     by_occlusion: bool = False
     keypoint_set: JointSet | None = None
     sigmas: np.ndarray | None = None
+    #: ``keypoint_ap.AP_DEFINITIONS``: whose OKS scale and AP subsets (``coco``, ``crowdpose``).
+    ap_definition: str | None = None
 
 
 BENCHMARKS = {
@@ -90,9 +93,9 @@ BENCHMARKS = {
         Benchmark("3dpw", "3DPW test (protocol 3)", "datasets/3dpw.yaml", "test", "mesh",
                   SMPL24_PAIRS),
         Benchmark("ochuman", "OCHuman test", "datasets/ochuman.yaml", "test", "keypoints",
-                  keypoint_set=COCO17, sigmas=COCO_SIGMAS),
+                  keypoint_set=COCO17, sigmas=COCO_SIGMAS, ap_definition="coco"),
         Benchmark("crowdpose", "CrowdPose test", "datasets/crowdpose.yaml", "test", "keypoints",
-                  keypoint_set=CROWDPOSE14, sigmas=CROWDPOSE_SIGMAS),
+                  keypoint_set=CROWDPOSE14, sigmas=CROWDPOSE_SIGMAS, ap_definition="crowdpose"),
         Benchmark("panoptic", "CMU Panoptic", "datasets/panoptic.yaml", "test", "mesh", H36M_PAIRS,
                   group=panoptic_group),
         Benchmark("synthetic", "Synthetic crowd test", "datasets/synthetic.yaml", "test", "mesh",

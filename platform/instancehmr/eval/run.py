@@ -4,8 +4,11 @@ print and save the tables, log the metrics to MLflow.
 MODEL is a checkpoint (folder or ``training_state.pt``), an MLflow run id, or a registry URI
 ``models:/NAME@ALIAS`` / ``models:/NAME/VERSION``; the config travels inside the checkpoint
 and ``key=value`` overrides adjust it (``data.shards_dir=...``, ``decode.center_threshold=...``).
-A benchmark without data is reported with how to get it; the others still run. Results are
-written only when every benchmark with data has been evaluated.
+A benchmark without data is reported with how to get it; the others still run. Every
+benchmark's data and annotation file are checked before any is evaluated, and results are
+written only when every benchmark with data has been evaluated. An undefined metric (NaN: an AP
+over no ground-truth person, an error over no labelled person) stays undefined: "n/a" in the
+tables, an empty cell in the CSV, not logged to MLflow.
 """
 
 from __future__ import annotations
@@ -26,7 +29,12 @@ from omegaconf import DictConfig
 
 from instancehmr.config import config_from_yaml
 from instancehmr.eval.benchmarks import PROTOCOLS, Benchmark, get_benchmark
-from instancehmr.eval.keypoint_ap import keypoint_ap, to_detections
+from instancehmr.eval.keypoint_ap import (
+    GroundTruth,
+    index_ground_truth,
+    keypoint_ap,
+    to_detections,
+)
 from instancehmr.eval.protocols import GroundTruthMeshes, MeshScorer, merge
 from instancehmr.eval.table import ROW_FIELDS, format_tables
 from instancehmr.eval.validation import to_model_input
@@ -206,18 +214,26 @@ def evaluate_mesh(
     return rows
 
 
-def evaluate_keypoints(loaded: LoadedModel, bench: Benchmark, card, files, device) -> list[dict]:
-    """OKS AP of the model's detections against the benchmark's annotation file (one row,
-    protocol ``detected``: AP is a detection metric)."""
-    from instancehmr.body.smpl import BodyModel
+def keypoint_ground_truth(card, bench: Benchmark) -> GroundTruth:
+    """The benchmark's annotation file, checked and indexed for its AP definition; a
+    ValueError naming the file and the annotation or image when it cannot be scored."""
     from instancehmr.data.corpora.base import read_json
+
+    path = card.file(bench.split, "annotations")
+    return index_ground_truth(read_json(card, path), bench.ap_definition, str(path))
+
+
+def evaluate_keypoints(
+    loaded: LoadedModel, bench: Benchmark, ground_truth: GroundTruth, files, device
+) -> list[dict]:
+    """OKS AP of the model's detections against the benchmark's annotation file (one row,
+    protocol ``detected``: AP is a detection metric), by the benchmark's AP definition."""
+    from instancehmr.body.smpl import BodyModel
     from instancehmr.geometry import letterbox
     from instancehmr.model.decode import decode_people
 
     cfg = loaded.cfg
-    gt = read_json(card, card.file(bench.split, "annotations"))
-    category = next(c for c in gt["categories"] if "keypoints" in c)
-    ids = {str(image["id"]): image["id"] for image in gt["images"]}
+    ids = {str(image_id): image_id for image_id in ground_truth.index.imgs}
     body = BodyModel.from_config(cfg.body).to(device)
     d = cfg.decode
     detections, images = [], 0
@@ -233,17 +249,19 @@ def evaluate_keypoints(loaded: LoadedModel, bench: Benchmark, card, files, devic
         sample_ids = records.column("sample_id").to_pylist()
         image_ids = [ids[sample_ids[b].rsplit("/", 1)[-1]] for b in people.batch_index.tolist()]
         joints = people.joints_2d[:, bench.keypoint_set.canonical_indices].cpu().numpy()
-        detections += to_detections(joints, people.score.cpu().numpy(), image_ids, category["id"])
+        detections += to_detections(
+            joints, people.score.cpu().numpy(), image_ids, ground_truth.category_id
+        )
         images += records.num_rows
-    ap = keypoint_ap(gt, detections, bench.sigmas)
+    people = sum(1 for a in ground_truth.index.anns.values() if not a["iscrowd"])
     return [
         {
             "benchmark": bench.name,
             "protocol": "detected",
             "subset": "all",
             "images": float(images),
-            "people": float(sum(1 for a in gt["annotations"] if not a.get("iscrowd", 0))),
-            **{k.lower(): v for k, v in ap.items()},
+            "people": float(people),
+            **keypoint_ap(ground_truth, detections, bench.sigmas),
         }
     ]
 
@@ -295,6 +313,7 @@ def evaluate(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     loaded.model.to(device)
     result = EvalResult(rows=[])
+    ready = []
     for bench in chosen:
         try:
             card, files = benchmark_files(loaded, bench)
@@ -302,10 +321,13 @@ def evaluate(
             result.unavailable[bench.name] = str(err)
             print(f"{bench.name}: skipped: {err}")
             continue
+        gt = keypoint_ground_truth(card, bench) if bench.kind == "keypoints" else None
+        ready.append((bench, files, gt))
+    for bench, files, gt in ready:
         if bench.kind == "mesh":
             result.rows += evaluate_mesh(loaded, bench, files, protocols, meshes, device)
         else:
-            result.rows += evaluate_keypoints(loaded, bench, card, files, device)
+            result.rows += evaluate_keypoints(loaded, bench, gt, files, device)
     if not result.rows:
         raise FileNotFoundError(
             "no benchmark has data:\n" + "\n".join(f"  {v}" for v in result.unavailable.values())
@@ -320,15 +342,21 @@ def evaluate(
     return result
 
 
+def _defined(value) -> bool:
+    """False for an undefined metric (a NaN, or any non-finite float)."""
+    return not isinstance(value, float) or math.isfinite(value)
+
+
 def _write(result: EvalResult) -> None:
-    """table.md and table.csv, each written whole (temporary file, then renamed)."""
+    """table.md and table.csv, each written whole (temporary file, then renamed); an
+    undefined metric is an empty CSV cell."""
     out = result.out_dir
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md.tmp").write_text(result.table + "\n")
     with (out / "table.csv.tmp").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=ROW_FIELDS, restval="")
         writer.writeheader()
-        writer.writerows(result.rows)
+        writer.writerows({k: v for k, v in r.items() if _defined(v)} for r in result.rows)
     for name in ("table.md", "table.csv"):
         os.replace(out / f"{name}.tmp", out / name)
 
@@ -351,7 +379,7 @@ def _log(loaded: LoadedModel, result: EvalResult) -> None:
         _metric_key(r, m): float(r[m])
         for r in result.rows
         for m in ROW_FIELDS[3:]
-        if m in r and math.isfinite(float(r[m]))
+        if m in r and _defined(r[m])
     }
     if loaded.run_id is None:
         mlflow.set_experiment(f"{loaded.cfg.name}-eval")
@@ -369,7 +397,7 @@ def _log(loaded: LoadedModel, result: EvalResult) -> None:
         for r in result.rows:
             if r["subset"] == "all":
                 for m in ("mpjpe", "ap"):
-                    if m in r and math.isfinite(float(r[m])):
+                    if m in r and _defined(r[m]):
                         client.set_model_version_tag(
                             *loaded.version, _metric_key(r, m), f"{float(r[m]):.2f}"
                         )

@@ -2,26 +2,35 @@
 per protocol, the paper's own numbers beside them) and the full table of every row.
 
 A row is a dict with ``ROW_FIELDS`` keys (those a benchmark does not report are absent):
-errors in mm, recall and AP in [0, 1] (AP printed in percent, as the paper does).
+errors in mm, recall and AP in [0, 1] (AP printed in percent, as the paper does). COCO-style
+benchmarks report AP, AP50, AP75, APM, APL; CrowdPose AP, AP50, AP75 and AP easy / medium /
+hard (:mod:`instancehmr.eval.keypoint_ap`). A metric that is absent prints as "–"; one that is
+undefined (NaN: an AP over no ground-truth person) as "n/a", never as a number.
 """
 
 from __future__ import annotations
 
 import math
 
+from instancehmr.eval.keypoint_ap import AP_METRICS
+
+#: The AP metrics of every definition, in order: ap, ap50, ap75, apm, apl, ap_easy, ...
+AP_FIELDS = list(dict.fromkeys(m for metrics in AP_METRICS.values() for m in metrics))
 ROW_FIELDS = [
     "benchmark", "protocol", "subset", "images", "people", "recall", "mpjpe", "pa_mpjpe",
-    "mpvpe", "ap", "ap50", "ap75", "apm", "apl",
+    "mpvpe", *AP_FIELDS,
 ]  # fmt: skip
 LABELS = {
     "recall": "recall", "mpjpe": "MPJPE", "pa_mpjpe": "PA-MPJPE", "mpvpe": "MPVPE",
     "ap": "AP", "ap50": "AP50", "ap75": "AP75", "apm": "APM", "apl": "APL",
+    "ap_easy": "AP easy", "ap_medium": "AP medium", "ap_hard": "AP hard",
 }  # fmt: skip
 #: Headline columns per benchmark, in the paper's order: (benchmark, subset, metric, title).
 HEADLINE = {
     "3dpw-pc": [("all", m, f"3DPW-PC {LABELS[m]}") for m in ("mpjpe", "pa_mpjpe", "mpvpe")],
     "ochuman": [("all", "ap", "OCHuman AP")],
-    "crowdpose": [("all", "ap", "CrowdPose AP")],
+    # CrowdPose's own table (its paper and evaluation tools): AP, AP50, AP75, AP easy/medium/hard
+    "crowdpose": [("all", m, f"CrowdPose {LABELS[m]}") for m in AP_METRICS["crowdpose"]],
     "panoptic": [
         (g, "mpjpe", f"CMU {g}") for g in ("Haggling", "Mafia", "Ultimatum", "Pizza", "mean")
     ],
@@ -29,21 +38,26 @@ HEADLINE = {
     "synthetic": [("all", m, f"Synthetic {LABELS[m]}") for m in ("mpjpe", "pa_mpjpe", "mpvpe")]
     + [(f"occlusion:{k}", "mpjpe", f"Synthetic {k} MPJPE") for k in ("none", "partial", "heavy")],
 }
-#: The paper's ResNet-50 numbers (PAPER.md; AP in percent), printed under the headline.
+#: The paper's ResNet-50 numbers (PAPER.md, CrowdPose AP50 / AP75 from the paper's Table 1; AP
+#: in percent), printed under the headline.
 PAPER = {
     ("3dpw-pc", "all", "mpjpe"): 102.0, ("3dpw-pc", "all", "pa_mpjpe"): 77.2,
     ("3dpw-pc", "all", "mpvpe"): 131.0, ("ochuman", "all", "ap"): 34.9,
-    ("crowdpose", "all", "ap"): 31.6, ("panoptic", "mean", "mpjpe"): 126.1,
+    ("crowdpose", "all", "ap"): 31.6, ("crowdpose", "all", "ap50"): 65.7,
+    ("crowdpose", "all", "ap75"): 26.7, ("panoptic", "mean", "mpjpe"): 126.1,
     ("3dpw", "all", "mpjpe"): 78.0, ("3dpw", "all", "pa_mpjpe"): 47.8,
     ("3dpw", "all", "mpvpe"): 85.6,
 }  # fmt: skip
-PERCENT = {"recall", "ap", "ap50", "ap75", "apm", "apl"}
+PERCENT = {"recall", *AP_FIELDS}
 
 
 def _cell(metric: str, value) -> str:
-    if value is None or value == "" or not math.isfinite(float(value)):
+    """A metric's cell: "–" when absent, "n/a" when undefined (not finite), else its value."""
+    if value is None:
         return "–"
     value = float(value)
+    if not math.isfinite(value):
+        return "n/a"
     return f"{100 * value:.1f}" if metric in PERCENT else f"{value:.1f}"
 
 

@@ -3,6 +3,7 @@ import pytest
 from instancehmr.body.joint_sets import CANONICAL
 from instancehmr.data.cards import load_card
 from instancehmr.eval.benchmarks import BENCHMARKS, H36M_PAIRS, get_benchmark, panoptic_group
+from instancehmr.eval.keypoint_ap import AP_DEFINITIONS
 
 
 def test_every_benchmark_names_a_split_of_its_card():
@@ -13,6 +14,12 @@ def test_every_benchmark_names_a_split_of_its_card():
         assert (bench.kind == "keypoints") == (bench.keypoint_set is not None)
         if bench.sigmas is not None:
             assert len(bench.sigmas) == len(bench.keypoint_set.joints)
+        assert (bench.kind == "keypoints") == (bench.ap_definition in AP_DEFINITIONS)
+
+
+def test_each_keypoint_benchmark_uses_its_own_ap_definition():
+    assert BENCHMARKS["ochuman"].ap_definition == "coco"
+    assert BENCHMARKS["crowdpose"].ap_definition == "crowdpose"
 
 
 def test_panoptic_pairs_root_first_and_the_sequence_groups():

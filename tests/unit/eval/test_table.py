@@ -1,13 +1,17 @@
-from instancehmr.eval.table import format_tables, full_table, headline
+from instancehmr.eval.table import ROW_FIELDS, format_tables, full_table, headline
 
+NAN = float("nan")
 ROWS = [
     {"benchmark": "3dpw-pc", "protocol": "gt-centers", "subset": "all", "people": 10.0,
-     "recall": 1.0, "mpjpe": 101.04, "pa_mpjpe": 70.0, "mpvpe": float("nan")},
+     "recall": 1.0, "mpjpe": 101.04, "pa_mpjpe": 70.0, "mpvpe": NAN},
     {"benchmark": "3dpw-pc", "protocol": "detected", "subset": "all", "people": 10.0,
      "recall": 0.8, "mpjpe": 95.0, "pa_mpjpe": 66.0, "mpvpe": 120.0},
     {"benchmark": "ochuman", "protocol": "detected", "subset": "all", "images": 4.0,
-     "people": 12.0, "ap": 0.3456, "ap50": 0.5, "ap75": 0.25, "apm": 0.1, "apl": 0.4},
+     "people": 12.0, "ap": 0.3456, "ap50": 0.5, "ap75": 0.25, "apm": NAN, "apl": 0.4},
 ]  # fmt: skip
+CROWDPOSE = {"benchmark": "crowdpose", "protocol": "detected", "subset": "all", "images": 2.0,
+             "people": 5.0, "ap": 0.5, "ap50": 0.75, "ap75": 0.25, "ap_easy": NAN,
+             "ap_medium": 0.5, "ap_hard": NAN}  # fmt: skip
 
 
 def test_headline_has_one_line_per_protocol_in_the_papers_column_order():
@@ -15,16 +19,48 @@ def test_headline_has_one_line_per_protocol_in_the_papers_column_order():
     assert lines[0] == (
         "| protocol | 3DPW-PC MPJPE | 3DPW-PC PA-MPJPE | 3DPW-PC MPVPE | OCHuman AP | 3dpw-pc recall |"
     )
-    # Errors in mm, AP and recall in percent; what a protocol does not report is a dash.
-    assert lines[2] == "| gt-centers | 101.0 | 70.0 | – | – | 100.0 |"
+    # Errors in mm, AP and recall in percent; what a protocol does not report is a dash, what
+    # is undefined (NaN) is n/a.
+    assert lines[2] == "| gt-centers | 101.0 | 70.0 | n/a | – | 100.0 |"
     assert lines[3] == "| detected | 95.0 | 66.0 | 120.0 | 34.6 | 80.0 |"
     assert lines[4] == "| paper (ResNet-50, gt-centers) | 102.0 | 77.2 | 131.0 | 34.9 |  |"
 
 
+def test_crowdpose_reports_its_own_metrics_and_an_undefined_ap_is_never_a_number():
+    lines = headline([CROWDPOSE]).splitlines()
+    assert lines[0] == (
+        "| protocol | CrowdPose AP | CrowdPose AP50 | CrowdPose AP75 | CrowdPose AP easy "
+        "| CrowdPose AP medium | CrowdPose AP hard |"
+    )
+    assert lines[2] == "| detected | 50.0 | 75.0 | 25.0 | n/a | 50.0 | n/a |"
+    assert lines[3] == "| paper (ResNet-50, gt-centers) | 31.6 | 65.7 | 26.7 |  |  |  |"
+    assert ROW_FIELDS[-8:] == [
+        "ap",
+        "ap50",
+        "ap75",
+        "apm",
+        "apl",
+        "ap_easy",
+        "ap_medium",
+        "ap_hard",
+    ]
+
+
 def test_full_table_lists_every_row_and_notes_follow():
-    table = full_table(ROWS)
-    assert table.splitlines()[0].startswith("| benchmark | protocol | subset | images | people |")
-    assert "| ochuman | detected | all | 4 | 12 | – | – | – | – | 34.6 | 50.0 | 25.0 |" in table
+    table = full_table([*ROWS, CROWDPOSE])
+    assert table.splitlines()[0] == (
+        "| benchmark | protocol | subset | images | people | recall | MPJPE | PA-MPJPE | MPVPE "
+        "| AP | AP50 | AP75 | APM | APL | AP easy | AP medium | AP hard |"
+    )
+    lines = table.splitlines()
+    assert lines[4] == (
+        "| ochuman | detected | all | 4 | 12 | – | – | – | – | 34.6 | 50.0 | 25.0 | n/a | 40.0 "
+        "| – | – | – |"
+    )
+    assert lines[5] == (
+        "| crowdpose | detected | all | 2 | 5 | – | – | – | – | 50.0 | 75.0 | 25.0 | – | – "
+        "| n/a | 50.0 | n/a |"
+    )
     assert format_tables(ROWS, ["panoptic: no data (skipped)"]).endswith(
         "- panoptic: no data (skipped)"
     )

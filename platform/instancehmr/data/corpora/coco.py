@@ -27,7 +27,10 @@ that are canonical names as they are. Options:
 
 Crowd regions (``iscrowd: 1``) are not people: they are left out and counted in
 ``stats[split]['crowd_regions_excluded']`` after :meth:`CocoKeypoints.index`; images without
-people are kept as negatives. A labelled joint outside the image gets ``VIS_OUT_OF_FRAME``.
+people are kept as negatives. A person whose ``keypoints`` are null, absent or empty (annotation
+tools write null for people without keypoints) is a person with no labelled joint, as one whose
+flags are all 0; a null ``bbox`` is a person without a box. A labelled joint outside the image gets
+``VIS_OUT_OF_FRAME``.
 """
 
 from __future__ import annotations
@@ -214,11 +217,10 @@ class CocoKeypoints(Converter):
                     f"{card.path}: {path}: annotations[{k}] (id {ann_id}): "
                     f"image_id {image_id} is not in images"
                 )
-            _require(card, path, ann, "keypoints", f"annotations[{k}].")
             items[image_id]["annotations"].append(
                 {
                     "id": ann_id,
-                    "keypoints": ann["keypoints"],
+                    "keypoints": ann.get("keypoints"),
                     "bbox": ann.get("bbox"),
                     "keypoints_3d": ann.get("keypoints_3d"),
                 }
@@ -274,14 +276,17 @@ class CocoKeypoints(Converter):
         persons = []
         for k, ann in enumerate(item["annotations"]):
             where = f"{item['file']}: annotation {ann['id']}"
-            kp = _numbers(ann["keypoints"], f"{where}: keypoints")
-            if kp.size != 3 * n:
-                raise ConversionError(
-                    f"{where}: {kp.size} keypoint values, expected {3 * n} ({n} joints x 3)"
-                )
-            kp = kp.reshape(n, 3)
-            if not np.isfinite(kp).all():
-                raise ConversionError(f"{where}: keypoints are not finite")
+            if ann["keypoints"] in (None, []):  # null, absent or empty: no labelled joint
+                kp = np.zeros((n, 3))
+            else:
+                kp = _numbers(ann["keypoints"], f"{where}: keypoints")
+                if kp.size != 3 * n:
+                    raise ConversionError(
+                        f"{where}: {kp.size} keypoint values, expected {3 * n} ({n} joints x 3)"
+                    )
+                kp = kp.reshape(n, 3)
+                if not np.isfinite(kp).all():
+                    raise ConversionError(f"{where}: keypoints are not finite")
             vis = visibility_codes(card, kp[:, 2], where)
             box = None
             if ann.get("bbox") is not None:

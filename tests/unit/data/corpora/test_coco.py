@@ -200,6 +200,34 @@ def test_crowd_regions_are_counted_and_empty_images_kept(tmp_path):
     assert by_id["coco/val/7"].persons == []
 
 
+@pytest.mark.parametrize("keypoints", [None, [], "absent"])
+def test_a_person_whose_keypoints_are_null_is_kept_without_labelled_joints(tmp_path, keypoints):
+    """Annotation tools write ``"keypoints": null`` for people without keypoints: the image and
+    its people are kept, and the count of people is right."""
+
+    def edit(data):
+        ann = data["annotations"][0]  # 442619, the one person of image 785
+        if keypoints == "absent":
+            del ann["keypoints"]
+        else:
+            ann["keypoints"] = keypoints
+        ann["num_keypoints"] = None
+        data["annotations"][1]["bbox"] = None  # 198196 of image 40083: a person without a box
+
+    converter, records = convert_all(make_card(tmp_path, coco_variant(tmp_path, edit), COCO_FILES))
+    by_id = {r.sample_id: r for r in records}
+    assert converter.stats["val"]["persons"] == sum(len(r.persons) for r in records) == 14
+    person = by_id["coco/val/785"].persons[0]
+    assert (person.keypoints_2d_vis == VIS_UNLABELLED).all()
+    np.testing.assert_allclose(
+        person.box, [280.79, 44.73, 280.79 + 218.7, 44.73 + 346.68], rtol=1e-6
+    )
+    boxless = by_id["coco/val/40083"].persons[0]
+    assert boxless.keypoints_2d_vis[J["left_hip"]] == VIS_OCCLUDED
+    labelled = boxless.keypoints_2d[boxless.keypoints_2d_vis != VIS_UNLABELLED]
+    np.testing.assert_allclose(boxless.box, [*labelled.min(0), *labelled.max(0)])  # their extent
+
+
 def test_a_joint_outside_the_image_is_kept_as_out_of_frame(tmp_path):
     def edit(data):
         data["annotations"][0]["keypoints"][15:18] = [
