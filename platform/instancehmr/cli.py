@@ -24,7 +24,9 @@ def _body_synth(args: argparse.Namespace) -> None:
 def _data_prepare(args: argparse.Namespace) -> None:
     from instancehmr.data.prepare import prepare
 
-    for m in prepare(args.cards, args.out, args.rows_per_shard, args.max_error_rate, args.force):
+    for m in prepare(
+        args.cards, args.out, args.rows_per_shard, args.max_error_rate, args.force, args.splits
+    ):
         print(
             f"{m['corpus']}: {m['images']} images, {m['persons']} persons, {m['failed']} failed, "
             f"{m['shards_converted']} shard(s) converted in {m['seconds']} s -> {Path(args.out) / m['corpus']}"
@@ -250,6 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-error-rate", type=float, default=0.01, help="fail when more samples than this fail"
     )
     prep.add_argument("--force", action="store_true", help="convert again even if up to date")
+    prep.add_argument(
+        "--split",
+        action="append",
+        dest="splits",
+        metavar="NAME",
+        help="prepare only this split of each card (repeatable; default: every split); the "
+        "manifest keeps the splits prepared before",
+    )
     prep.set_defaults(func=_data_prepare)
     insp = data.add_parser("inspect", help="manifest statistics and a contact sheet")
     insp.add_argument(

@@ -1,6 +1,7 @@
 """``instancehmr eval`` end to end on a tiny checkpoint: the real COCO and CrowdPose samples as
 keypoint benchmarks, the synthetic split under both protocols, a benchmark without data, an
-annotation file that is checked before anything is scored."""
+annotation file that is checked before anything is scored, and 3DPW and CMU Panoptic files
+written in their original layouts, run from another directory."""
 
 import csv
 import dataclasses
@@ -13,6 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from panoptic_files import write_sequence as write_panoptic
+from pw3d_files import write_image, write_pickle
+from pw3d_files import write_sequence as write_3dpw
 from samples import REAL_SAMPLES as REAL
 
 from instancehmr.eval.benchmarks import BENCHMARKS
@@ -196,3 +200,87 @@ def test_cli_takes_benchmarks_then_overrides_and_prints_the_tables(workdir, caps
     assert "written to cli/" in out and "synthetic recall |" in out
     assert main(["eval", ckpt, "synthetic", "decode.center_treshold=0.9"]) == 2
     assert "did you mean 'decode.center_threshold'" in capsys.readouterr().err
+
+
+def table_rows(folder: Path) -> dict:
+    (path,) = folder.glob("*/table.csv")
+    with path.open() as fh:
+        return {(r["benchmark"], r["protocol"], r["subset"]): r for r in csv.DictReader(fh)}
+
+
+def test_3dpw_from_another_directory_needs_only_its_split(workdir, body, monkeypatch, capsys):
+    """The benchmark card is found from elsewhere; only the test split's files exist; the
+    person-frames the official evaluation drops are not scored; a split prepared later joins
+    the manifest without dropping the test split."""
+    from instancehmr.cli import main
+
+    raw = workdir / "home" / "data" / "raw" / "3dpw"
+    data = write_3dpw(raw / "sequenceFiles" / "test" / "s.pkl", "downtown_walk_00", 4, body, 0)
+    data["campose_valid"][1][1] = False  # person 1 not aligned in frame 1
+    data["poses2d"][0][2] = 0.0  # person 0 without 2-D keypoints in frame 2
+    write_pickle(raw / "sequenceFiles" / "test" / "s.pkl", data)
+    for frame in range(4):
+        write_image(raw, "downtown_walk_00", frame)
+    monkeypatch.setenv("INSTANCEHMR_DATA", str(workdir / "home"))
+    (workdir / "elsewhere").mkdir()
+    monkeypatch.chdir(workdir / "elsewhere")
+    ckpt = str(workdir / "ckpt")
+
+    assert main(["eval", ckpt, "3dpw", "--out", "first"]) == 0
+    out = capsys.readouterr().out
+    assert "3dpw: preparing test under" in out and "skipped" not in out
+    rows = table_rows(Path("first"))
+    for protocol in ("gt-centers", "detected"):
+        assert float(rows[("3dpw", protocol, "all")]["people"]) == 2 + 1 + 1 + 2
+    manifest_path = workdir / "shards" / "3dpw" / "manifest.json"
+    assert list(json.loads(manifest_path.read_text())["splits"]) == ["test"]
+
+    write_3dpw(raw / "sequenceFiles" / "validation" / "v.pkl", "outdoors_run_00", 2, body, 1)
+    for frame in range(2):
+        write_image(raw, "outdoors_run_00", frame)
+    shards = str(workdir / "shards")
+    assert (
+        main(["data", "prepare", "datasets/3dpw.yaml", "--split", "validation", "--out", shards])
+        == 0
+    )
+    manifest = json.loads(manifest_path.read_text())
+    assert list(manifest["splits"]) == ["validation", "test"]
+    assert manifest["splits"]["test"]["images"] == 4 and manifest["images"] == 4 + 2
+    assert main(["eval", ckpt, "3dpw", "--out", "second"]) == 0
+    assert "preparing" not in capsys.readouterr().out  # the test split is still prepared
+    assert table_rows(Path("second"))[("3dpw", "gt-centers", "all")]["people"] == "6.0"
+
+
+def test_panoptic_reports_the_17_joint_protocol_beside_the_labelled_mean(workdir, monkeypatch):
+    """Every person in view has all 14 Panoptic joints labelled, so under CRMH's protocol each
+    person's MPJPE is 14/17 of the labelled-joints mean, in every group and in their mean."""
+    from instancehmr.eval.run import evaluate
+
+    raw = workdir / "home" / "data" / "raw" / "panoptic"
+    for seed, seq in enumerate(
+        yaml.safe_load((REPO / "datasets" / "panoptic.yaml").read_text())["options"]["sequences"]
+    ):
+        write_panoptic(raw, seq, seed, n_frames=1)
+        scene_file = raw / seq / "hdPose3d_stage1_coco19" / "body3DScene_00000000.json"
+        scene = json.loads(scene_file.read_text())
+        scene["bodies"][0]["joints19"][4 * 7 + 3] = 0.9  # the left knee labelled too
+        scene_file.write_text(json.dumps(scene))
+    monkeypatch.setenv("INSTANCEHMR_DATA", str(workdir / "home"))
+    (workdir / "there").mkdir()
+    monkeypatch.chdir(workdir / "there")
+
+    result = evaluate(str(workdir / "ckpt"), ["panoptic"], out_dir="out")
+    rows = {(r["protocol"], r["subset"]): r for r in result.rows}
+    for protocol in ("gt-centers", "detected"):
+        for group in ("Haggling", "Mafia", "Ultimatum", "Pizza", "mean", "all"):
+            protocol_row, labelled = rows[(protocol, group)], rows[(protocol, f"labelled:{group}")]
+            assert protocol_row["people"] == (16 if group in ("mean", "all") else 4)
+            if protocol == "detected" and not math.isfinite(labelled["mpjpe"]):
+                continue  # nobody of the group detected: both NaN
+            assert protocol_row["mpjpe"] == pytest.approx(labelled["mpjpe"] * 14 / 17, rel=1e-5)
+    # The headline's CMU columns are the protocol's numbers, with the paper's mean beneath.
+    cells = [f"{rows[('gt-centers', g)]['mpjpe']:.1f}" for g in ("Haggling", "Mafia", "Ultimatum")]
+    cells += [f"{rows[('gt-centers', g)]['mpjpe']:.1f}" for g in ("Pizza", "mean")]
+    assert f"| gt-centers | {' | '.join(cells)} |" in result.table
+    assert "| paper (ResNet-50, gt-centers) |  |  |  |  | 126.1 |" in result.table
+    assert "17 Human3.6M joints" in result.table

@@ -6,6 +6,10 @@ the converter) missing files are reported with the card's path and the field's n
 
 Paths in ``splits`` are relative to ``root``; a relative ``root`` is relative to the directory
 ``$INSTANCEHMR_DATA`` names (default: the working directory).
+
+A relative card path (``datasets/3dpw.yaml``, as benchmarks and configs name cards) is looked up
+in the working directory first, then in the repository this package belongs to (``REPOSITORY``,
+where ``datasets/`` lives), so commands find the shipped cards from any working directory.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ CARD_FIELDS = {
     "role": "train | benchmark | both",
 }
 REQUIRED = ("name", "format", "root", "splits", "labels", "obtain", "license", "role")
+#: The repository holding this package (``platform/instancehmr/data/cards.py``).
+REPOSITORY = Path(__file__).resolve().parents[3]
 
 
 class CardError(ValueError):
@@ -70,9 +76,20 @@ def data_root() -> Path:
     return Path(os.environ.get("INSTANCEHMR_DATA", "."))
 
 
-def load_card(path: str | Path) -> Card:
-    """Read and check a card's fields (not yet its files: see the converter's ``check``)."""
+def card_path(path: str | Path) -> Path:
+    """Where the card ``path`` names is: as given when absolute or found from the working
+    directory, else under ``REPOSITORY`` when there (see the module docstring); as given
+    otherwise."""
     path = Path(path)
+    if path.is_absolute() or path.is_file() or not (REPOSITORY / path).is_file():
+        return path
+    return REPOSITORY / path
+
+
+def load_card(path: str | Path) -> Card:
+    """Read and check a card's fields (not yet its files: see the converter's ``check``);
+    ``path`` is found as :func:`card_path` says. CardError naming the file and field."""
+    path = card_path(path)
     if not path.is_file():
         raise CardError(f"{path}: corpus card not found")
     try:

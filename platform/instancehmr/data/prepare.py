@@ -3,7 +3,8 @@
 Layout: ``OUT/<corpus>/<split>/part-NNNNN.parquet``, ``OUT/<corpus>/manifest.json`` and
 ``OUT/<corpus>/errors.jsonl`` (one line per sample that could not be converted).
 
-Every card and every split is checked before any conversion starts. A split's items are cut into
+Every card and every split to prepare is checked before any conversion starts (``splits``
+chooses some splits of each card; by default all). A split's items are cut into
 shards of ``rows_per_shard`` images; each shard has a key hashing the converter's format and
 version, the schema version, the card, the size and modification time of the files the split
 names, and the shard's items, so re-running skips shards whose file exists with the same key.
@@ -13,7 +14,9 @@ Ray Data's progress bars. Tasks travel to the workers pickled, so index items ke
 they hold (numpy arrays, tuples, paths) exactly. Samples that fail, through a
 :class:`ConversionError` or any other exception raised while converting them, are counted in the
 manifest and listed in the report with the exception's type and place; the run fails when the
-failure rate passes ``max_error_rate``.
+failure rate of the splits prepared passes ``max_error_rate``. Preparing some splits keeps the
+other splits that the manifest lists, with their error lines, when the same converter and schema
+versions wrote them (shards of older versions are left out of the manifest: prepare them again).
 """
 
 from __future__ import annotations
@@ -122,14 +125,29 @@ def _split_files_stat(card: Card, split: str) -> list:
     return stats
 
 
-def plan_shards(card: Card, out_dir: Path, rows_per_shard: int) -> dict[str, list[ShardTask]]:
-    """Check every split of ``card`` and cut its items into shard tasks (no conversion yet)."""
+def chosen_splits(card: Card, splits: list[str] | None) -> list[str]:
+    """``splits`` (every split of ``card`` when None), once each; CardError naming the card for
+    a split it does not have."""
+    if splits is None:
+        return list(card.splits)
+    unknown = [s for s in splits if s not in card.splits]
+    if unknown:
+        raise card.fail("splits", f"no split {unknown}; the card has {sorted(card.splits)}")
+    return list(dict.fromkeys(splits))
+
+
+def plan_shards(
+    card: Card, out_dir: Path, rows_per_shard: int, splits: list[str] | None = None
+) -> dict[str, list[ShardTask]]:
+    """Check ``splits`` of ``card`` (all when None) and cut their items into shard tasks (no
+    conversion yet); CardError naming the card and field."""
     converter = converter_for(card)
-    for split in card.splits:
+    splits = chosen_splits(card, splits)
+    for split in splits:
         converter.check(card, split)
     corpus_dir = out_dir / card.name
     plan = {}
-    for split in card.splits:
+    for split in splits:
         items = converter.index(card, split)
         files = _split_files_stat(card, split)
         chunks = [items[i : i + rows_per_shard] for i in range(0, len(items), rows_per_shard)]
@@ -234,11 +252,20 @@ def prepare_corpus(
     force: bool = False,
 ) -> dict[str, Any]:
     """Convert the shards of ``plan`` that are not up to date (all with ``force``); write the
-    manifest and the error report."""
+    manifest and the error report, keeping the splits outside ``plan`` that the manifest lists
+    (see the module docstring). PrepareError when more than ``max_error_rate`` of the planned
+    splits' samples failed."""
     import ray.data
 
     corpus_dir = out_dir / card.name
     old_manifest = _read_manifest(corpus_dir) or {}
+    kept = {}
+    if _same_writer(old_manifest, card):
+        kept = {
+            split: entry
+            for split, entry in old_manifest["splits"].items()
+            if split not in plan and split in card.splits
+        }
     old = {
         f"{s['split']}/{i}": s
         for split in old_manifest.get("splits", {}).values()
@@ -253,34 +280,57 @@ def prepare_corpus(
         rows = [{"task": pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL)} for t in todo]
         ds = ray.data.from_items(rows, override_num_blocks=len(todo))
         results += [json.loads(r["result"]) for r in ds.map(convert_shard, num_cpus=1).take_all()]
-    manifest = _manifest(card, plan, results, time.perf_counter() - started, len(todo))
+    manifest = _manifest(card, plan, results, kept, time.perf_counter() - started, len(todo))
     corpus_dir.mkdir(parents=True, exist_ok=True)
     for split, shards in plan.items():  # drop stale shards left by an earlier, larger plan
         keep = {t.file.name for t in shards}
         for path in (corpus_dir / split).glob("part-*.parquet"):
             if path.name not in keep:
                 path.unlink()
-    errors = [e for r in results for e in r.get("errors", [])]
+    errors = [e for e in _read_errors(corpus_dir) if e.get("split") in kept]
+    errors += [e for r in results for e in r.get("errors", [])]
     (corpus_dir / ERRORS).write_text("".join(json.dumps(e) + "\n" for e in errors))
     tmp = corpus_dir / f".{MANIFEST}.tmp"
     tmp.write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, corpus_dir / MANIFEST)
-    total = manifest["images"] + manifest["failed"]
-    if total and manifest["failed"] / total > max_error_rate:
+    failed = sum(manifest["splits"][s]["failed"] for s in plan)
+    total = sum(manifest["splits"][s]["images"] for s in plan) + failed
+    if total and failed / total > max_error_rate:
         raise PrepareError(
-            f"{card.path}: {manifest['failed']} of {total} samples failed "
-            f"({manifest['failed'] / total:.1%} > max_error_rate {max_error_rate:.1%}); "
+            f"{card.path}: {failed} of {total} samples failed "
+            f"({failed / total:.1%} > max_error_rate {max_error_rate:.1%}); "
             f"see {corpus_dir / ERRORS}"
         )
     return manifest
 
 
+def _same_writer(manifest: dict[str, Any], card: Card) -> bool:
+    """Whether ``manifest``'s shards were written by the converter and schema versions this
+    code writes for ``card``."""
+    converter = converter_for(card)
+    return (
+        manifest.get("format") == converter.format
+        and manifest.get("converter_version") == converter.version
+        and manifest.get("schema_version") == SCHEMA_VERSION
+    )
+
+
+def _read_errors(corpus_dir: Path) -> list[dict[str, str]]:
+    try:
+        lines = (corpus_dir / ERRORS).read_text().splitlines()
+    except OSError:
+        return []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
 def _manifest(
-    card: Card, plan, results: list[dict], seconds: float, converted: int
+    card: Card, plan, results: list[dict], kept: dict[str, Any], seconds: float, converted: int
 ) -> dict[str, Any]:
+    """The manifest of the planned splits (from ``results``) and the ``kept`` ones, in the
+    card's split order."""
     converter = converter_for(card)
     by_key = {r["key"]: r for r in results}
-    splits = {}
+    splits = dict(kept)
     for split, tasks in plan.items():
         shards = [by_key[t.key] for t in tasks]
         persons = sum(s["persons"] for s in shards)
@@ -294,6 +344,7 @@ def _manifest(
             },
             "shards": [{k: v for k, v in s.items() if k != "errors"} for s in shards],
         }
+    splits = {split: splits[split] for split in card.splits if split in splits}
     return {
         "corpus": card.name,
         "card": str(card.path),
@@ -317,13 +368,15 @@ def prepare(
     rows_per_shard: int = 256,
     max_error_rate: float = 0.01,
     force: bool = False,
+    splits: list[str] | None = None,
 ) -> list[dict]:
-    """Prepare every card; all cards and their files are checked before any conversion."""
+    """Prepare ``splits`` of every card (all of each card's when None) and return the manifests;
+    all cards and the files of those splits are checked before any conversion (CardError)."""
     from instancehmr.runtime import init_ray
 
     out_dir = Path(out_dir)
     cards = [load_card(p) for p in card_paths]
-    plans = [plan_shards(card, out_dir, rows_per_shard) for card in cards]
+    plans = [plan_shards(card, out_dir, rows_per_shard, splits) for card in cards]
     init_ray()
     return [
         prepare_corpus(card, out_dir, plan, max_error_rate, force)
@@ -336,20 +389,38 @@ class DataUnavailable(FileNotFoundError):
 
 
 def ensure_prepared(card: Card, out_dir: str | Path, splits: list[str]) -> dict:
-    """The manifest of ``card``'s shards under ``out_dir``, preparing the card first when one of
-    ``splits`` has no shards yet; DataUnavailable, naming the missing file and quoting the card's
-    ``obtain``, when its raw files are not there."""
+    """The manifest of ``card``'s shards under ``out_dir`` once ``splits`` have shards: a split
+    without shards, or with shards of an older converter or schema version, is prepared first,
+    and only the splits asked for are (the other splits' raw files need not exist; the manifest
+    keeps them). CardError for a split the card does not have; DataUnavailable, naming the
+    missing file and quoting the card's ``obtain``, when the raw files of a split to prepare are
+    not there."""
     from instancehmr.data.cards import CardError
 
+    splits = chosen_splits(card, splits)
     manifest = _read_manifest(Path(out_dir) / card.name)
-    if manifest and all(split in manifest["splits"] for split in splits):
+    stale = manifest is not None and not _same_writer(manifest, card)
+    if manifest and not stale and all(s in manifest["splits"] for s in splits):
         return manifest
     converter = converter_for(card)
     try:
-        for split in card.splits:
+        for split in splits:
             converter.check(card, split)
     except CardError as err:
-        raise DataUnavailable(f"{card.name}: no data: {err}. To get it: {card.obtain}") from None
-    print(f"{card.name}: preparing shards under {out_dir} (instancehmr data prepare {card.path})")
-    (manifest,) = prepare([card.path], out_dir)
+        why = "no data"
+        if stale:
+            why = (
+                f"its shards under {out_dir} come from {manifest.get('format')} converter "
+                f"version {manifest.get('converter_version')} (schema "
+                f"{manifest.get('schema_version')}), this code writes version "
+                f"{converter.version} (schema {SCHEMA_VERSION}), and the raw files to prepare "
+                "them again are missing"
+            )
+        raise DataUnavailable(f"{card.name}: {why}: {err}. To get it: {card.obtain}") from None
+    words = " ".join(f"--split {s}" for s in splits)
+    print(
+        f"{card.name}: preparing {', '.join(splits)} under {out_dir} "
+        f"(instancehmr data prepare {card.path} {words})"
+    )
+    (manifest,) = prepare([card.path], out_dir, splits=splits)
     return manifest

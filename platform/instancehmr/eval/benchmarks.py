@@ -3,7 +3,9 @@
 * ``mesh`` benchmarks report MPJPE / PA-MPJPE / MPVPE (mm) under both protocols of
   :mod:`instancehmr.eval.protocols`, on the joint pairs of ``joints`` (the first pair is the
   root the 3-D joints are aligned on), optionally per subset (Panoptic's sequence groups and
-  their mean, the synthetic split's occlusion levels);
+  their mean, the synthetic split's occlusion levels). Where the joint pairs name a
+  ``protocol_joints`` count (Panoptic), MPJPE follows the benchmark's protocol and the mean over
+  each person's labelled joints is reported beside it, in the ``labelled:`` subsets;
 * ``keypoints`` benchmarks report OKS average precision of the mesh's projected joints mapped
   to the benchmark's joint set, against the benchmark's own annotation file, by the benchmark's
   own definition of AP (:mod:`instancehmr.eval.keypoint_ap`: COCO's for OCHuman, CrowdPose's
@@ -17,7 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from instancehmr.body.joint_sets import CANONICAL_INDEX, COCO17, CROWDPOSE14, SMPL24, JointSet
+from instancehmr.body.joint_sets import (
+    CANONICAL_INDEX,
+    COCO17,
+    CROWDPOSE14,
+    H36M17,
+    SMPL24,
+    JointSet,
+)
 from instancehmr.eval.keypoint_ap import COCO_SIGMAS, CROWDPOSE_SIGMAS
 
 #: gt-centers: the release's (read at each GT person's center); detected: the model's own.
@@ -27,11 +36,15 @@ PROTOCOLS = ("gt-centers", "detected")
 @dataclass(frozen=True)
 class JointPairs:
     """The joints a 3-D error compares: predicted and ground-truth canonical names, pairwise;
-    the first pair is the root both skeletons are aligned on."""
+    the first pair is the root both skeletons are aligned on. ``protocol_joints``: the joint
+    count the benchmark's MPJPE divides each person's summed error by (its full skeleton,
+    unlabelled joints counting as zero error); None averages over the person's labelled
+    joints."""
 
     name: str
     pred: tuple[str, ...]
     gt: tuple[str, ...]
+    protocol_joints: int | None = None
 
     @property
     def pred_indices(self) -> list[int]:
@@ -45,7 +58,15 @@ class JointPairs:
 #: SMPL-24 joints against SMPL-24 labels, pelvis-aligned (3DPW, synthetic).
 SMPL24_PAIRS = JointPairs("smpl24", SMPL24, SMPL24)
 #: Human3.6M-17 joints of the mesh against the Panoptic-19 joints that have a Human3.6M
-#: counterpart (Panoptic's body center is the pelvis, its neck the thorax), pelvis-aligned.
+#: counterpart (Panoptic's body center is the pelvis, its neck the thorax), pelvis-aligned, in
+#: metres, MPJPE over all 17 Human3.6M joints with the three Panoptic lacks (spine, neck/nose,
+#: head top) and unlabelled ones counting as zero error, per person, then per sequence group,
+#: then the unweighted mean of the four groups: the protocol of CRMH
+#: (github.com/JiangWenPL/multiperson: ``mmdetection/mmdet/core/utils/eval_utils.py``,
+#: ``PanopticEvalHandler``; ``mmdetection/mmdet/models/utils/smpl_utils.py``, ``J24_TO_H36M``;
+#: ``misc/preprocess_datasets/full/panoptic.py``: labelled = confidence > 0.1, centimetres to
+#: metres), which ROMP follows (github.com/Arthur151/ROMP: ``romp/test.py``,
+#: ``test_cmu_panoptic``) and the methods of the paper's Table 2 report.
 PANOPTIC_ON_H36M = (
     ("pelvis", "pelvis"), ("right_hip", "right_hip"), ("right_knee", "right_knee"),
     ("right_ankle", "right_ankle"), ("left_hip", "left_hip"), ("left_knee", "left_knee"),
@@ -55,7 +76,10 @@ PANOPTIC_ON_H36M = (
     ("right_wrist", "right_wrist"),
 )  # fmt: skip
 H36M_PAIRS = JointPairs(
-    "h36m17", tuple(f"h36m_{h}" for h, _ in PANOPTIC_ON_H36M), tuple(g for _, g in PANOPTIC_ON_H36M)
+    "h36m17",
+    tuple(f"h36m_{h}" for h, _ in PANOPTIC_ON_H36M),
+    tuple(g for _, g in PANOPTIC_ON_H36M),
+    protocol_joints=len(H36M17),
 )
 
 

@@ -16,13 +16,22 @@ MM = 1000.0
 
 
 def _mean_distance(
-    pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor | None
+    pred: torch.Tensor,
+    gt: torch.Tensor,
+    valid: torch.Tensor | None,
+    num_joints: int | None = None,
 ) -> torch.Tensor:
+    """Per-person mean distance (N,) between ``pred`` and ``gt`` (N, J, 3) over the joints where
+    ``valid`` (N, J) holds (all when None). Other joints are selected out before any arithmetic,
+    so whatever they hold (NaN, inf) never counts. A person with no valid joint gets NaN.
+    ``num_joints`` divides the summed distance instead of the valid count (see :func:`mpjpe`)."""
     dist = (pred - gt).norm(dim=-1)
     if valid is None:
-        return dist.mean(-1)
-    w = valid.to(dist.dtype)
-    return (dist * w).sum(-1) / w.sum(-1).clamp(min=1)
+        valid = torch.ones(dist.shape, dtype=torch.bool, device=dist.device)
+    total = torch.where(valid, dist, torch.zeros_like(dist)).sum(-1)
+    count = valid.sum(-1)
+    mean = total / (count.clamp(min=1) if num_joints is None else num_joints)
+    return torch.where(count > 0, mean, torch.full_like(mean, float("nan")))
 
 
 def align_root(points: torch.Tensor, joints: torch.Tensor, root: tuple[int, ...]) -> torch.Tensor:
@@ -35,16 +44,38 @@ def mpjpe(
     gt: torch.Tensor,
     valid: torch.Tensor | None = None,
     root: tuple[int, ...] = (0,),
+    num_joints: int | None = None,
 ) -> torch.Tensor:
-    """Root-aligned mean per-joint position error, (N,) mm. pred, gt (N, J, 3), valid (N, J);
-    ``root`` indexes the joints whose mean is the root (e.g. the pelvis, or both hips)."""
-    return MM * _mean_distance(align_root(pred, pred, root), align_root(gt, gt, root), valid)
+    """Root-aligned mean per-joint position error, (N,) mm.
+
+    pred, gt (N, J, 3) metres; valid (N, J) bool, None for all. ``root`` indexes the joints
+    whose mean is the root (the pelvis, or both hips). Joints that are not valid never count,
+    whatever they hold; a person whose root joints are not all valid, or who has no valid
+    joint, gets NaN.
+
+    By default the error is averaged over each person's valid joints. ``num_joints`` divides
+    the summed error of the valid joints by that count instead: unlabelled joints of a
+    protocol's full skeleton count as zero error, as the CMU Panoptic protocol of CRMH
+    (github.com/JiangWenPL/multiperson, ``mmdetection/mmdet/core/utils/eval_utils.py``,
+    ``PanopticEvalHandler``: 17 Human3.6M joints) and ROMP (github.com/Arthur151/ROMP,
+    ``romp/test.py``, ``test_cmu_panoptic``) average it.
+    """
+    if valid is None:
+        valid = torch.ones(pred.shape[:2], dtype=torch.bool, device=pred.device)
+    error = _mean_distance(
+        align_root(pred, pred, root), align_root(gt, gt, root), valid, num_joints
+    )
+    rooted = valid[:, list(root)].all(-1)
+    return MM * torch.where(rooted, error, torch.full_like(error, float("nan")))
 
 
 def pa_mpjpe(
     pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Mean per-joint error after Procrustes (similarity) alignment over valid joints, (N,) mm."""
+    """Mean per-joint error after Procrustes (similarity) alignment over the valid joints, (N,)
+    mm. pred, gt (N, J, 3) metres; valid (N, J) bool, None for all. Joints that are not valid
+    neither shape the alignment nor count, whatever they hold; a person with no valid joint
+    gets NaN."""
     return MM * _mean_distance(procrustes_align(pred, gt, valid), gt, valid)
 
 
@@ -56,7 +87,7 @@ def mpvpe(
     root: tuple[int, ...] = (0,),
 ) -> torch.Tensor:
     """Mean per-vertex position error after aligning each mesh on its root joint(s), (N,) mm.
-    vertices (N, V, 3), joints (N, J, 3)."""
+    vertices (N, V, 3) and joints (N, J, 3) in metres; only the ``root`` joints are read."""
     return MM * _mean_distance(
         align_root(pred_vertices, pred_joints, root), align_root(gt_vertices, gt_joints, root), None
     )

@@ -7,14 +7,15 @@
   reported as recall, and errors are over matched people.
 
 Errors: MPJPE and PA-MPJPE on a benchmark's joint pairs (:class:`JointPairs`, aligned on the
-root pair), MPVPE against the mesh of the person's SMPL label (of the person's gender where
-gendered body models are given), both meshes aligned on their pelvis; millimetres; NaN where
-the person lacks the label.
+root pair; MPJPE averaged as the benchmark's protocol averages it, and over each person's
+labelled joints), MPVPE against the mesh of the person's SMPL label (of the person's gender
+where gendered body models are given), both meshes aligned on their pelvis; millimetres; NaN
+where the person lacks the label. Joints without a 3-D label never count, whatever they hold.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import roma
@@ -34,17 +35,23 @@ PELVIS = CANONICAL_INDEX["pelvis"]
 #: Occlusion-fraction bins of the synthetic benchmark: [low, high).
 OCCLUSION_LEVELS = {"none": (0.0, 0.1), "partial": (0.1, 0.5), "heavy": (0.5, 1.01)}
 ERRORS = ("mpjpe", "pa_mpjpe", "mpvpe")
+#: What the scorer fills per person: ERRORS, then MPJPE over each person's labelled joints
+#: (equal to ``mpjpe`` unless the joint pairs set ``protocol_joints``).
+SCORED = (*ERRORS, "mpjpe_labelled")
 
 
 @dataclass
 class PersonErrors:
     """One entry per ground-truth person: found (matched or read), errors in mm (NaN if not
-    found or unlabelled), the person's occlusion fraction (NaN if unknown) and subset name."""
+    found or unlabelled; ``mpjpe`` as the benchmark's protocol averages it, ``mpjpe_labelled``
+    over the person's labelled joints), the person's occlusion fraction (NaN if unknown) and
+    subset name."""
 
     found: list[np.ndarray] = field(default_factory=list)
     mpjpe: list[np.ndarray] = field(default_factory=list)
     pa_mpjpe: list[np.ndarray] = field(default_factory=list)
     mpvpe: list[np.ndarray] = field(default_factory=list)
+    mpjpe_labelled: list[np.ndarray] = field(default_factory=list)
     occlusion: list[np.ndarray] = field(default_factory=list)
     group: list[np.ndarray] = field(default_factory=list)
 
@@ -65,6 +72,11 @@ class PersonErrors:
             values = values[np.isfinite(values)]
             out[name] = float(values.mean()) if len(values) else float("nan")
         return out
+
+    def labelled_joints(self) -> PersonErrors:
+        """The same people with MPJPE averaged over each person's labelled joints in place of
+        the protocol's MPJPE."""
+        return replace(self, mpjpe=self.mpjpe_labelled)
 
     def by_occlusion(self) -> dict[str, dict[str, float]]:
         """:meth:`summary` per ``OCCLUSION_LEVELS`` bin (people with a known occlusion)."""
@@ -162,18 +174,18 @@ class MeshScorer:
             errors = self._errors(joints, vertices, batch, b_idx, n_idx)
         elif protocol == "detected":
             found, chosen, people = self._detect(outputs, batch, b_idx, n_idx)
-            errors = [_nan(len(b_idx)) for _ in range(3)]
+            errors = {name: _nan(len(b_idx)) for name in SCORED}
             if found.any():
                 take = torch.from_numpy(chosen[found])
                 sub = self._errors(
                     people.joints[take], people.vertices[take], batch, b_idx[found], n_idx[found]
                 )
-                for full, part in zip(errors, sub, strict=True):
-                    full[torch.from_numpy(found)] = part
+                for name, part in sub.items():
+                    errors[name][torch.from_numpy(found)] = part
         else:
             raise ValueError(f"unknown protocol '{protocol}'; known: {PROTOCOLS}")
         result.found.append(found)
-        for name, values in zip(ERRORS, errors, strict=True):
+        for name, values in errors.items():
             getattr(result, name).append(values.numpy())
         return result
 
@@ -200,32 +212,34 @@ class MeshScorer:
             chosen[rows[m.pairs[:, 1]]] = preds[m.pairs[:, 0]]
         return found, chosen, people
 
-    def _errors(self, joints, vertices, batch, b_idx, n_idx) -> tuple[torch.Tensor, ...]:
-        """(N,) MPJPE, PA-MPJPE, MPVPE in mm of predictions (joints (N, 48, 3), vertices
+    def _errors(self, joints, vertices, batch, b_idx, n_idx) -> dict[str, torch.Tensor]:
+        """{name of SCORED: (N,) error in mm} of predictions (joints (N, 48, 3), vertices
         (N, 6890, 3)) for the people (b_idx, n_idx) of ``batch``."""
-        n = len(b_idx)
-        errors = [_nan(n), _nan(n), _nan(n)]
+        errors = {name: _nan(len(b_idx)) for name in SCORED}
         gt3d = batch["keypoints_3d"][b_idx, n_idx][:, self.pairs.gt_indices]
         valid = batch["keypoints_3d_mask"][b_idx, n_idx][:, self.pairs.gt_indices]
         has3d = valid[:, 0] & (valid.sum(1) >= 4)
         if has3d.any():
             p, g, v = joints[has3d][:, self.pairs.pred_indices], gt3d[has3d], valid[has3d]
-            errors[0][has3d.cpu()] = mpjpe(p, g, v).float().cpu()
-            errors[1][has3d.cpu()] = pa_mpjpe(p, g, v).float().cpu()
+            rows = has3d.cpu()
+            protocol = mpjpe(p, g, v, num_joints=self.pairs.protocol_joints)
+            errors["mpjpe"][rows] = protocol.float().cpu()
+            errors["mpjpe_labelled"][rows] = mpjpe(p, g, v).float().cpu()
+            errors["pa_mpjpe"][rows] = pa_mpjpe(p, g, v).float().cpu()
         has_mesh = batch["betas_mask"][b_idx, n_idx] & batch["pose_mask"][b_idx, n_idx]
         if has_mesh.any():
             who = (b_idx[has_mesh], n_idx[has_mesh])
             gv, gj = self.meshes(batch["pose"][who], batch["betas"][who], batch["gender"][who])
-            errors[2][has_mesh.cpu()] = (
+            errors["mpvpe"][has_mesh.cpu()] = (
                 mpvpe(vertices[has_mesh], gv, joints[has_mesh], gj, (PELVIS,)).float().cpu()
             )
-        return tuple(errors)
+        return errors
 
 
 def merge(parts: list[PersonErrors]) -> PersonErrors:
     """Concatenate per-batch results."""
     merged = PersonErrors()
     for part in parts:
-        for name in ("found", *ERRORS, "occlusion", "group"):
+        for name in ("found", *SCORED, "occlusion", "group"):
             getattr(merged, name).extend(getattr(part, name))
     return merged

@@ -180,7 +180,9 @@ def evaluate_mesh(
     loaded: LoadedModel, bench: Benchmark, files, protocols, meshes, device
 ) -> list[dict]:
     """Rows per protocol: all people, then each subset (groups and their mean, or occlusion
-    levels)."""
+    levels); where the benchmark's protocol averages MPJPE over a full skeleton (its joint
+    pairs' ``protocol_joints``), the same rows again as ``labelled:<subset>`` with MPJPE over
+    each person's labelled joints."""
     from instancehmr.body.smpl import BodyModel
 
     cfg = loaded.cfg
@@ -203,15 +205,24 @@ def evaluate_mesh(
     rows = []
     for p, batches in parts.items():
         errors = merge(batches)
-        rows.append({"benchmark": bench.name, "protocol": p, "subset": "all", **errors.summary()})
-        subsets = {}
-        if bench.group is not None:
-            subsets.update(errors.by_group())
-        if bench.by_occlusion:
-            subsets.update({f"occlusion:{k}": v for k, v in errors.by_occlusion().items()})
+        subsets = _subsets(bench, errors)
+        if bench.joints.protocol_joints is not None:
+            labelled = _subsets(bench, errors.labelled_joints())
+            subsets.update({f"labelled:{k}": v for k, v in labelled.items()})
         for name, summary in subsets.items():
             rows.append({"benchmark": bench.name, "protocol": p, "subset": name, **summary})
     return rows
+
+
+def _subsets(bench: Benchmark, errors) -> dict[str, dict[str, float]]:
+    """{subset: summary}: ``all`` people, then the benchmark's groups and their mean, or its
+    occlusion levels."""
+    subsets = {"all": errors.summary()}
+    if bench.group is not None:
+        subsets.update(errors.by_group())
+    if bench.by_occlusion:
+        subsets.update({f"occlusion:{k}": v for k, v in errors.by_occlusion().items()})
+    return subsets
 
 
 def keypoint_ground_truth(card, bench: Benchmark) -> GroundTruth:

@@ -73,3 +73,16 @@ def test_bad_cards_name_file_and_field(tmp_path, edit, message):
 def test_missing_card_file(tmp_path):
     with pytest.raises(CardError, match="corpus card not found"):
         load_card(tmp_path / "none.yaml")
+
+
+def test_a_relative_card_path_is_found_from_any_working_directory(tmp_path, monkeypatch):
+    """The working directory first (a card of the user's own wins), then the repository."""
+    monkeypatch.chdir(tmp_path)
+    card = load_card("datasets/3dpw.yaml")
+    assert card.path == REPO / "datasets" / "3dpw.yaml" and card.name == "3dpw"
+    own = tmp_path / "datasets" / "3dpw.yaml"
+    own.parent.mkdir()
+    own.write_text(GOOD)
+    assert load_card("datasets/3dpw.yaml").name == "demo"
+    with pytest.raises(CardError, match=r"datasets/nowhere\.yaml: corpus card not found"):
+        load_card("datasets/nowhere.yaml")

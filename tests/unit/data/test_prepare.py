@@ -12,12 +12,15 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from instancehmr.body.joint_sets import COCO17
 from instancehmr.data.cards import load_card
 from instancehmr.data.corpora.base import Converter, EncodedImage, make_record
 from instancehmr.data.prepare import ShardTask, _digest, convert_shard
 from instancehmr.data.schema import VIS_VISIBLE, Person
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 class ArrayItems(Converter):
@@ -82,3 +85,38 @@ def test_the_shard_key_sees_every_array_value():
     assert _digest([{"S": np.zeros(3, np.float32)}]) != _digest([{"S": np.zeros(3, np.float64)}])
     with pytest.raises(TypeError, match="cannot fingerprint a object"):
         _digest([object()])
+
+
+def test_only_the_splits_asked_for_are_checked_and_a_stale_manifest_is_not_trusted(tmp_path):
+    """ensure_prepared needs the raw files of the splits it is asked for only; shards an older
+    converter version wrote are prepared again (here: their raw files are missing, so it says
+    so), an unknown split is a card error."""
+    from instancehmr.data.cards import CardError
+    from instancehmr.data.corpora.pw3d import Pw3dConverter
+    from instancehmr.data.prepare import MANIFEST, DataUnavailable, ensure_prepared, plan_shards
+    from instancehmr.data.schema import SCHEMA_VERSION
+
+    raw = yaml.safe_load((REPO / "datasets" / "3dpw.yaml").read_text())
+    raw["root"] = str(tmp_path / "raw")
+    (tmp_path / "raw" / "sequenceFiles" / "test").mkdir(parents=True)
+    (tmp_path / "raw" / "imageFiles").mkdir()
+    path = tmp_path / "3dpw.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    card = load_card(path)
+    with pytest.raises(CardError, match=r"splits: no split \['tset'\]; the card has"):
+        ensure_prepared(card, tmp_path / "shards", ["tset"])
+    # Only the test split is checked: its folder exists but holds no sequence.
+    with pytest.raises(CardError, match=r"splits\.test\.sequences: no \*\.pkl files"):
+        plan_shards(card, tmp_path / "shards", 8, ["test"])
+    manifest = {
+        "format": "3dpw", "converter_version": Pw3dConverter.version,
+        "schema_version": SCHEMA_VERSION, "splits": {"test": {"images": 3}},
+    }  # fmt: skip
+    (tmp_path / "shards" / "3dpw").mkdir(parents=True)
+    (tmp_path / "shards" / "3dpw" / MANIFEST).write_text(json.dumps(manifest))
+    assert ensure_prepared(card, tmp_path / "shards", ["test"]) == manifest
+    manifest["converter_version"] = Pw3dConverter.version - 1
+    (tmp_path / "shards" / "3dpw" / MANIFEST).write_text(json.dumps(manifest))
+    (tmp_path / "raw" / "sequenceFiles" / "test").rmdir()
+    with pytest.raises(DataUnavailable, match=r"3dpw converter version 1 .* writes version 2"):
+        ensure_prepared(card, tmp_path / "shards", ["test"])

@@ -129,6 +129,43 @@ def test_h36m_pairs_compare_the_regressed_joints_with_panoptic_style_labels(body
     )
 
 
+def panoptic_batch(outputs, body):
+    """Panoptic-style labels: the predictions' Human3.6M joints in the Panoptic slots, the
+    other slots unlabelled and holding NaN."""
+    batch = batch_from_predictions(outputs, body)
+    gt = torch.full_like(batch["keypoints_3d"], float("nan"))
+    gt[..., H36M_PAIRS.gt_indices, :] = batch["keypoints_3d"][..., H36M_PAIRS.pred_indices, :]
+    mask = torch.zeros_like(batch["keypoints_3d_mask"])
+    mask[..., H36M_PAIRS.gt_indices] = batch["person_mask"][..., None]
+    batch.update(keypoints_3d=gt, keypoints_3d_mask=mask)
+    return batch
+
+
+def test_panoptic_mpjpe_follows_the_17_joint_protocol_and_keeps_the_labelled_mean(body):
+    """Person 0: all 14 Panoptic joints labelled, one 17 cm off: 170 / 17 = 10 mm under the
+    protocol (CRMH, ROMP), 170 / 14 over its labelled joints. Person 1: root + 6 labelled (the
+    others NaN), one 34 cm off: 20 mm and 340 / 7. Person 2: exact."""
+    outputs = planted_outputs()
+    batch = panoptic_batch(outputs, body)
+    slots = H36M_PAIRS.gt_indices
+    batch["keypoints_3d"][0, 0, slots[5]] += torch.tensor([0.0, 0.17, 0.0])
+    batch["keypoints_3d"][0, 1, slots[3]] += torch.tensor([0.34, 0.0, 0.0])
+    batch["keypoints_3d_mask"][0, 1, slots[7:]] = False
+    batch["keypoints_3d"][0, 1, slots[7:]] = float("nan")
+    errors = MeshScorer(body, SIZE, "axis_angle", DECODE, H36M_PAIRS)(
+        outputs, batch, "gt-centers", np.array(["Haggling", "Pizza"])
+    )
+    assert errors.column("mpjpe") == pytest.approx([10.0, 20.0, 0.0], abs=0.02)
+    assert errors.column("mpjpe_labelled") == pytest.approx([170 / 14, 340 / 7, 0.0], abs=0.02)
+    assert np.isfinite(errors.column("pa_mpjpe")).all()
+    protocol, labelled = errors.by_group(), errors.labelled_joints().by_group()
+    # Haggling holds people 0 and 1 (image 0), Pizza person 2; the mean is over the groups.
+    assert protocol["Haggling"]["mpjpe"] == pytest.approx(15.0, abs=0.02)
+    assert protocol["mean"]["mpjpe"] == pytest.approx(7.5, abs=0.02)
+    assert labelled["Haggling"]["mpjpe"] == pytest.approx(30.357, abs=0.02)
+    assert labelled["mean"]["mpjpe"] == pytest.approx(15.179, abs=0.02)
+
+
 def test_gendered_meshes_use_each_persons_body(body, tmp_path, monkeypatch):
     from instancehmr.body.synthetic import ensure_synthetic_body
 

@@ -64,3 +64,20 @@ def test_full_table_lists_every_row_and_notes_follow():
     assert format_tables(ROWS, ["panoptic: no data (skipped)"]).endswith(
         "- panoptic: no data (skipped)"
     )
+
+
+def test_panoptic_headline_shows_the_protocols_mpjpe_and_says_it_is_the_comparable_one():
+    groups = ("Haggling", "Mafia", "Ultimatum", "Pizza", "mean")
+    rows = [
+        {"benchmark": "panoptic", "protocol": "gt-centers", "subset": f"{prefix}{g}",
+         "people": 4.0, "recall": 1.0, "mpjpe": value + i}
+        for prefix, value in (("", 100.0), ("labelled:", 120.0))
+        for i, g in enumerate(groups)
+    ]  # fmt: skip
+    lines = headline(rows).splitlines()
+    assert lines[0].startswith("| protocol | CMU Haggling | CMU Mafia |")
+    assert lines[2] == "| gt-centers | 100.0 | 101.0 | 102.0 | 103.0 | 104.0 | – |"
+    assert lines[3].startswith("| paper (ResNet-50, gt-centers) |  |  |  |  | 126.1 |")
+    assert "17 Human3.6M joints" in lines[5] and "comparable with them" in lines[5]
+    assert "`labelled:` rows" in lines[5]
+    assert "| panoptic | gt-centers | labelled:mean | 4 | 100.0 | 124.0 |" in full_table(rows)

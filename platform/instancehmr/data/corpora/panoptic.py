@@ -12,11 +12,15 @@ One record per (sequence, camera of option ``cameras``, frame with a body file),
 ``<seq>/<cam>/<frame:08d>`` images of option ``exclude_frames`` (broken video frames).
 ``keep_every`` keeps frames whose number is a multiple of it, in every split (a benchmark with
 no training split). A body's joints go to the camera frame (R X + t, metres) as PANOPTIC19;
-joints with confidence below ``MIN_CONFIDENCE`` are unlabelled and invalid. 2-D joints are
-projected with the lens distortion (cv2.projectPoints), i.e. pixels of the distorted image:
-``VIS_VISIBLE`` inside it, ``VIS_OUT_OF_FRAME`` outside, unlabelled behind the camera. The
-record's intrinsics are K; the distortion is not stored. A body with no labelled joint inside
-the image is outside this camera's view and is left out of the record.
+joints with confidence not above ``MIN_CONFIDENCE`` are unlabelled and invalid (the toolbox's and
+CRMH's rule). Whether the camera sees a labelled joint is decided on its ray before the lens
+model is applied: in front of the camera, and within :func:`lens_limit` of the optical axis in
+normalized image coordinates (beyond it the polynomial lens model folds rays from far outside
+the field of view back into the image). Such joints are projected with the lens distortion
+(cv2.projectPoints), i.e. to pixels of the distorted image: ``VIS_VISIBLE`` inside it,
+``VIS_OUT_OF_FRAME`` outside; the others have no image position and are unlabelled in 2-D (their
+3-D label stays). The record's intrinsics are K; the distortion is not stored. A body with no
+labelled joint inside the image is outside this camera's view and is left out of the record.
 
 Sample ids are ``<corpus>/<split>/<seq>/<cam>/<frame:08d>``; :func:`sample_group` gives the
 sequence group that evaluation reports (Haggling, Mafia, Ultimatum, Pizza).
@@ -58,7 +62,7 @@ def sample_group(sample_id: str) -> str:
 
 class PanopticConverter(Converter):
     format = "panoptic"
-    version = 1
+    version = 2
     split_files: ClassVar[dict[str, str]] = {"sequences": "dir"}
 
     def index(self, card: Card, split: str) -> list[dict[str, Any]]:
@@ -107,13 +111,13 @@ class PanopticConverter(Converter):
         persons = []
         for joints in _bodies(Path(item["body"])):
             cam = joints[:, :3] @ R.T + t  # camera frame, centimetres
-            labelled = joints[:, 3] >= MIN_CONFIDENCE
-            front = labelled & (cam[:, 2] > 0)
+            labelled = joints[:, 3] > MIN_CONFIDENCE
+            seen = labelled & in_lens_field(cam, dist)
             uv = np.zeros((N_JOINTS, 2))
-            if front.any():
-                projected, _ = cv2.projectPoints(cam[front], np.zeros(3), np.zeros(3), K, dist)
-                uv[front] = projected[:, 0]
-            vis = frame_visibility(uv, front, image.height, image.width)
+            if seen.any():
+                projected, _ = cv2.projectPoints(cam[seen], np.zeros(3), np.zeros(3), K, dist)
+                uv[seen] = projected[:, 0]
+            vis = frame_visibility(uv, seen, image.height, image.width)
             if not (vis == VIS_VISIBLE).any():
                 continue
             persons.append(
@@ -127,6 +131,28 @@ class PanopticConverter(Converter):
             )
         source_id = f"{item['sequence']}/{item['camera']}/{item['frame']:08d}"
         return make_record(card, split, source_id, image, persons, K)
+
+
+def lens_limit(dist: np.ndarray) -> float:
+    """The radius r of normalized image coordinates (x / z, y / z) up to which the radial part
+    of the lens model, r (1 + k1 r^2 + k2 r^4 + k3 r^6) with ``dist`` = (k1, k2, p1, p2, k3) as
+    in OpenCV and the Panoptic toolbox, still grows with r: its smallest turning point, inf when
+    it has none. Within it the model maps rays one-to-one; beyond it, it maps rays from far
+    outside the field of view back towards the image centre."""
+    k1, k2, k3 = dist[0], dist[1], dist[4]
+    # d/dr of the radial model = 1 + 3 k1 s + 5 k2 s^2 + 7 k3 s^3, with s = r^2.
+    roots = np.roots([7 * k3, 5 * k2, 3 * k1, 1.0])
+    turns = roots.real[(np.abs(roots.imag) < 1e-12) & (roots.real > 0)]
+    return float(np.sqrt(turns.min())) if len(turns) else float("inf")
+
+
+def in_lens_field(points: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """Camera-frame points (J, 3) -> (J,) bool: in front of the camera and within
+    :func:`lens_limit` of the optical axis, i.e. where the lens model gives the point's image."""
+    z = points[:, 2]
+    front = z > 0
+    radius = np.linalg.norm(points[:, :2], axis=1) / np.where(front, z, 1.0)
+    return front & (radius < lens_limit(dist))
 
 
 def _names(card: Card, option: str) -> list[str]:

@@ -8,10 +8,15 @@ image frames (frame f is ``image_{f:05d}.jpg``; ``img_frame_ids`` only index the
   ``genders`` P x 'm' | 'f';
 * ``jointPositions`` P x (F, 72): the 24 SMPL joints in the world frame, metres;
 * ``campose_valid`` P x (F,): whether the person's pose is aligned with the image;
+* ``poses2d`` P x (F, 3, 18): the person's 2-D keypoints (x, y, confidence), all zero in
+  frames where the person has none;
 * ``cam_poses`` (F, 4, 4) world-to-camera; ``cam_intrinsics`` (3, 3).
 
-A record holds a frame's people whose ``campose_valid`` is set, in sequence order (frames with
-none have no record). Per person:
+A record holds a frame's people whose ``campose_valid`` is set and whose ``poses2d`` is not all
+zero, in sequence order (frames with none have no record): the person-frames the official 3DPW
+evaluation scores (github.com/aymenmir1/3dpw-eval, ``evaluate.py``, ``check_valid_inds``), and
+ROMP's 3DPW-PC subset with them (github.com/Arthur151/ROMP, ``romp/lib/dataset/pw3d.py``,
+``pack_data``). Per person:
 
 * ``smpl_pose``: global orientation rotated into the camera frame (R_cam @ R_world, through
   roma), body pose unchanged; ``smpl_betas``; ``smpl_source`` gt; gender.
@@ -62,13 +67,13 @@ PC_RANGES = {
 }
 PC_SPLIT = "pc"
 GENDERS = {"m": "male", "f": "female"}
-PER_PERSON = ("genders", "poses", "betas", "jointPositions", "campose_valid")
+PER_PERSON = ("genders", "poses", "betas", "jointPositions", "campose_valid", "poses2d")
 KEYS = ("sequence", *PER_PERSON, "cam_poses", "cam_intrinsics")
 
 
 class Pw3dConverter(Converter):
     format = "3dpw"
-    version = 1
+    version = 2
     split_files: ClassVar[dict[str, str]] = {"sequences": "dir", "images": "dir"}
 
     def index(self, card: Card, split: str) -> list[dict[str, Any]]:
@@ -211,8 +216,9 @@ def _read_sequence(card: Card, split: str, path: Path) -> dict[str, Any]:
             for p, v in enumerate(raw["jointPositions"])
         ],
         "valid": [
-            array(v, (n_frames,), f"campose_valid[{p}]") > 0
-            for p, v in enumerate(raw["campose_valid"])
+            (array(v, (n_frames,), f"campose_valid[{p}]") > 0)
+            & (array(k, (n_frames, 3, 18), f"poses2d[{p}]") != 0).any(axis=(1, 2))
+            for p, (v, k) in enumerate(zip(raw["campose_valid"], raw["poses2d"], strict=True))
         ],
         "cam_poses": cam_poses,
         "intrinsics": array(raw["cam_intrinsics"], (3, 3), "cam_intrinsics"),

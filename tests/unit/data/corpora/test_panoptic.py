@@ -1,21 +1,19 @@
-"""panoptic on sequences written here in the Panoptic toolbox's layout (bodies, calibration, HD frames)."""
+"""panoptic on sequences written in the Panoptic toolbox's layout (bodies, calibration, HD frames)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-import roma
-import torch
 import yaml
+from panoptic_files import CAMERAS, HEIGHT, N_FRAMES, WIDTH, camera, write_sequence
 
 from instancehmr.body.joint_sets import PANOPTIC19
 from instancehmr.data.cards import CardError, load_card
 from instancehmr.data.corpora.base import ConversionError
-from instancehmr.data.corpora.panoptic import PanopticConverter, sample_group
+from instancehmr.data.corpora.panoptic import PanopticConverter, lens_limit, sample_group
 from instancehmr.data.schema import (
     VIS_OUT_OF_FRAME,
     VIS_UNLABELLED,
@@ -24,66 +22,7 @@ from instancehmr.data.schema import (
     to_table,
 )
 
-WIDTH, HEIGHT = 320, 180
 SEQUENCES = ("160422_haggling1", "160906_pizza1")
-CAMERAS = ("00_16", "00_30")
-N_FRAMES = 4
-
-
-def camera(name: str, yaw: float) -> dict:
-    """An HD camera 3 m from the origin looking at it (Panoptic: y down, centimetres)."""
-    R = roma.rotvec_to_rotmat(torch.tensor([0.0, yaw, 0.0], dtype=torch.float64)).numpy()
-    return {
-        "name": name,
-        "type": "hd",
-        "resolution": [WIDTH, HEIGHT],
-        "K": [[260.0, 0.0, 158.0], [0.0, 258.0, 91.0], [0.0, 0.0, 1.0]],
-        "distCoef": [-0.21, 0.15, 0.001, -0.0008, -0.03],
-        "R": R.tolist(),
-        "t": [[0.0], [-100.0], [300.0]],
-    }
-
-
-def body(rng: np.random.Generator, center: np.ndarray, body_id: int) -> dict:
-    joints = np.concatenate(
-        [center + rng.normal(scale=25.0, size=(19, 3)), rng.uniform(0.3, 1, (19, 1))], 1
-    )
-    return {"id": body_id, "joints19": joints.reshape(-1).tolist()}
-
-
-def write_sequence(root: Path, seq: str, seed: int) -> dict:
-    rng = np.random.default_rng(seed)
-    folder = root / seq
-    calibration = {"calibDataSource": seq, "cameras": [
-        camera("00_16", 0.3), {**camera("01_01", 0.0), "type": "vga"}, camera("00_30", -0.4)
-    ]}  # fmt: skip
-    folder.mkdir(parents=True)
-    (folder / f"calibration_{seq}.json").write_text(json.dumps(calibration))
-    (folder / "hdPose3d_stage1_coco19").mkdir()
-    bodies = {}
-    for frame in range(N_FRAMES):
-        people = [
-            body(rng, np.array([-40.0, 100.0, 0.0]), 0),
-            body(rng, np.array([50.0, 110.0, 20.0]), 1),
-        ]
-        people.append(body(rng, np.array([0.0, 100.0, -1000.0]), 2))  # behind both cameras
-        people.append(body(rng, np.array([3000.0, 100.0, 0.0]), 3))  # beside or behind them
-        people[0]["joints19"][4 * 7 + 3] = -1.0  # left knee not reconstructed
-        bodies[frame] = people
-        scene = {
-            "version": 0.7,
-            "univTime": 1000.0 + frame,
-            "fpsType": "hd_29_97",
-            "bodies": people,
-        }
-        (folder / "hdPose3d_stage1_coco19" / f"body3DScene_{frame:08d}.json").write_text(
-            json.dumps(scene)
-        )
-        for cam in CAMERAS:
-            image = folder / "hdImgs" / cam / f"{cam}_{frame:08d}.jpg"
-            image.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(image), np.full((HEIGHT, WIDTH, 3), 30 * frame, np.uint8))
-    return {"calibration": calibration, "bodies": bodies}
 
 
 @pytest.fixture
@@ -158,6 +97,45 @@ def test_bodies_project_into_each_chosen_hd_camera(tmp_path, corpus):
             codes[~labelled] = VIS_UNLABELLED
             np.testing.assert_array_equal(person.keypoints_2d_vis[index], codes)
     assert records[0].persons[0].keypoints_2d_vis[index][7] == VIS_UNLABELLED  # the missing knee
+
+
+def test_a_joint_far_outside_the_field_of_view_that_the_lens_folds_into_the_image_is_not_seen(
+    tmp_path, corpus
+):
+    """66 degrees off the axis of camera 00_16 (normalized x = 2.2), the fixture's own barrel
+    distortion maps a ray back inside the image; the camera cannot see it."""
+    root, truth = corpus
+    seq = SEQUENCES[0]
+    cam = next(c for c in truth[seq]["calibration"]["cameras"] if c["name"] == "00_16")
+    R, t = np.array(cam["R"]), np.array(cam["t"]).reshape(3)
+    aside = (np.array([2.2, 0.05, 1.0]) * 250.0 - t) @ R  # world point of that camera ray
+    folded = toolbox_projection(aside[None], cam)[0]
+    assert 0 < folded[0] < WIDTH and 0 < folded[1] < HEIGHT  # the lens model says: visible
+    body_file = root / seq / "hdPose3d_stage1_coco19" / "body3DScene_00000000.json"
+    scene = json.loads(body_file.read_text())
+    scene["bodies"][0]["joints19"][4 * 5 : 4 * 5 + 3] = aside.tolist()  # person 0's left wrist
+    everywhere = np.tile(np.concatenate([aside, [0.9]]), (19, 1))  # a body only there
+    scene["bodies"].append({"id": 4, "joints19": everywhere.reshape(-1).tolist()})
+    body_file.write_text(json.dumps(scene))
+    card = make_card(tmp_path, root)
+    converter = PanopticConverter()
+    item = next(i for i in converter.index(card, "test") if i["camera"] == "00_16")
+    record = converter.convert(card, "test", item)
+    assert len(record.persons) == 2  # the body beside the camera is not in this image
+    wrist = PANOPTIC19.canonical_indices[5]
+    person = record.persons[0]
+    assert person.keypoints_2d_vis[wrist] == VIS_UNLABELLED
+    assert person.keypoints_3d_valid[wrist]  # the 3-D label stays
+    np.testing.assert_allclose(person.keypoints_3d[wrist], aside @ R.T / 100 + t / 100, rtol=1e-5)
+
+
+def test_lens_limit_is_the_turning_point_of_the_radial_model():
+    assert lens_limit(np.array([-0.3, 0.0, 0.0, 0.0, 0.0])) == pytest.approx(1 / 0.9**0.5)
+    assert lens_limit(np.array([0.2, 0.01, 0.001, 0.0, 0.0])) == float("inf")
+    k1, k2, _, _, k3 = camera("00_16", 0.0)["distCoef"]
+    r = lens_limit(np.array([k1, k2, 0.0, 0.0, k3]))
+    slope = 1 + 3 * k1 * r**2 + 5 * k2 * r**4 + 7 * k3 * r**6
+    assert 1.5 < r < 2.2 and slope == pytest.approx(0.0, abs=1e-9)
 
 
 def test_sample_ids_carry_the_sequence_group():

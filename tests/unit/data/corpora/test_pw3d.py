@@ -1,16 +1,15 @@
-"""3dpw on sequence pickles written here in 3DPW's layout (2 people, joints from the body model)."""
+"""3dpw on sequence pickles written in 3DPW's layout (2 people, joints from the body model)."""
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import roma
 import torch
 import yaml
+from pw3d_files import HEIGHT, WIDTH, K, rotation, write_image, write_pickle, write_sequence
 
 from instancehmr.body.joint_sets import SMPL
 from instancehmr.data.cards import CardError, load_card
@@ -24,8 +23,6 @@ from instancehmr.data.schema import (
     to_table,
 )
 
-WIDTH, HEIGHT = 192, 256
-K = np.array([[220.0, 0.0, 96.0], [0.0, 225.0, 128.0], [0.0, 0.0, 1.0]])
 #: Where each 3DPW-PC sequence lives in the fixture and how many frames it has (dancing_01 is
 #: shorter than its range, so the range is clipped).
 LAYOUT = {
@@ -36,62 +33,6 @@ LAYOUT = {
     "courtyard_hug_00": ("validation", 505),
     "downtown_bus_00": ("test", 1905),
 }
-N_POSES = 3  # distinct poses per person; frame f uses pose f % N_POSES
-
-
-def rotation(rotvec) -> np.ndarray:
-    return roma.rotvec_to_rotmat(torch.tensor(rotvec, dtype=torch.float64)).numpy()
-
-
-def write_sequence(path: Path, name: str, n_frames: int, body, seed: int) -> dict:
-    """A 3DPW sequence pickle: world-frame SMPL fits of 2 people seen by a moving camera."""
-    g = torch.Generator().manual_seed(seed)
-    poses, joints, betas = [], [], []
-    for offset in (-0.5, 0.5):
-        rotvec = torch.randn(N_POSES, 24, 3, generator=g, dtype=torch.float64) * 0.2
-        rotvec[:, 0] = torch.tensor([np.pi / 2, 0.3, 0.0], dtype=torch.float64)  # z-up world
-        beta = torch.randn(16, generator=g, dtype=torch.float64)
-        mats = roma.rotvec_to_rotmat(rotvec).float()
-        with torch.no_grad():
-            out = body(mats[:, 0], mats[:, 1:], beta[None, :10].float().expand(N_POSES, 10))
-        trans = np.array([offset, 0.1 * seed, 0.9])
-        frames = np.arange(n_frames) % N_POSES
-        poses.append(rotvec.reshape(N_POSES, 72).numpy()[frames])
-        joints.append((out.joints[:, :24].double().numpy() + trans).reshape(N_POSES, 72)[frames])
-        betas.append(beta.numpy())
-    cams = np.zeros((N_POSES, 4, 4))
-    for i in range(N_POSES):
-        # World z-up -> camera y-down, looking along world y.
-        cams[i, :3, :3] = rotation([np.pi / 2 + 0.05 * i, 0.1 * i, 0.0])
-        cams[i, :3, 3] = [0.0, 0.9, 4.0 + 0.2 * i]
-        cams[i, 3, 3] = 1.0
-    data = {
-        "sequence": name,
-        "genders": ["m", "f"],
-        "poses": poses,
-        "trans": [np.zeros((n_frames, 3))] * 2,
-        "betas": betas,
-        "jointPositions": joints,
-        "cam_poses": cams[np.arange(n_frames) % N_POSES],
-        "cam_intrinsics": K,
-        "campose_valid": [np.ones(n_frames, bool), np.ones(n_frames, bool)],
-        "poses2d": [np.zeros((n_frames, 3, 18))] * 2,
-        "img_frame_ids": np.arange(n_frames) * 2,
-    }
-    write_pickle(path, data)
-    return data
-
-
-def write_pickle(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as fh:
-        pickle.dump(data, fh, protocol=2)  # the Python-2 protocol of the released files
-
-
-def write_image(root: Path, name: str, frame: int) -> None:
-    path = root / "imageFiles" / name / f"image_{frame:05d}.jpg"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), np.full((HEIGHT, WIDTH, 3), frame % 255, np.uint8))
 
 
 @pytest.fixture(scope="module")
@@ -231,22 +172,44 @@ def test_keep_every_thins_train_only(tmp_path, corpus):
     assert len(converter.index(card, "validation")) == 375 + 505
 
 
-def test_people_without_a_valid_camera_pose_are_left_out(tmp_path, body):
+def test_only_the_person_frames_the_official_evaluation_scores_are_kept(tmp_path, body):
+    """3dpw-eval's check_valid_inds (ROMP's PC subset too): campose_valid AND poses2d not all
+    zero, in every split."""
     own = tmp_path / "own"
-    data = write_sequence(
-        own / "sequenceFiles" / "test" / "s.pkl", "courtyard_basketball_00", 6, body, 0
-    )
-    data["campose_valid"][1][2] = False
-    data["campose_valid"][0][4] = data["campose_valid"][1][4] = False
-    write_pickle(own / "sequenceFiles" / "test" / "s.pkl", data)
-    for frame in range(4):
+    for split in ("train", "test"):
+        path = own / "sequenceFiles" / split / "s.pkl"
+        data = write_sequence(path, "courtyard_basketball_00", 8, body, 0)
+        data["campose_valid"][1][2] = False
+        data["campose_valid"][0][4] = data["campose_valid"][1][4] = False
+        data["poses2d"][0][5] = 0.0  # person 0 has no 2-D keypoints in frame 5
+        data["poses2d"][0][6] = data["poses2d"][1][6] = 0.0  # nobody in frame 6
+        data["poses2d"][1][7, 2] = 0.0  # zero confidences alone do not drop a person
+        write_pickle(path, data)
+    for frame in range(8):
         write_image(own, "courtyard_basketball_00", frame)
     card = make_card(tmp_path, own)
     converter = Pw3dConverter()
-    items = converter.index(card, "test")
-    assert [i["frame"] for i in items] == [0, 1, 2, 3, 5]
-    record = converter.convert(card, "test", items[2])
-    assert len(record.persons) == 1 and record.persons[0].gender == "male"
+    for split in ("train", "test"):
+        items = converter.index(card, split)
+        assert [i["frame"] for i in items] == [0, 1, 2, 3, 5, 7]
+        people = {i["frame"]: [p["gender"] for p in i["people"]] for i in items}
+        assert people[2] == ["male"] and people[5] == ["female"]
+        assert people[7] == ["male", "female"]
+        record = converter.convert(card, split, items[2])
+        assert len(record.persons) == 1 and record.persons[0].gender == "male"
+
+
+def test_a_poses2d_of_the_wrong_shape_fails_before_work(tmp_path, body):
+    own = tmp_path / "own"
+    path = own / "sequenceFiles" / "test" / "s.pkl"
+    data = write_sequence(path, "courtyard_basketball_00", 4, body, 0)
+    data["poses2d"][1] = np.ones((4, 18, 3))
+    write_pickle(path, data)
+    (own / "imageFiles").mkdir()
+    with pytest.raises(
+        CardError, match=r"poses2d\[1\] has shape \(4, 18, 3\), expected \(4, 3, 18\)"
+    ):
+        Pw3dConverter().index(make_card(tmp_path, own), "test")
 
 
 def test_missing_folder_missing_key_and_missing_pc_sequence_fail_before_work(tmp_path, corpus):
