@@ -1,18 +1,27 @@
-"""3dpw on sequence pickles written here in 3DPW's layout (2 people, joints from the body model)."""
+"""3dpw on sequence pickles written here in 3DPW's layout (2 people, joints from the body model),
+pickled the Python 2 way as the released files are."""
 
 from __future__ import annotations
 
 import pickle
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import roma
 import torch
 import yaml
+from corpus_files import PW3D_INTRINSICS as K
+from corpus_files import (
+    PW3D_SIZE,
+    write_pw3d,
+    write_pw3d_image,
+    write_pw3d_sequence,
+    write_py2_pickle,
+)
 
 from instancehmr.body.joint_sets import SMPL
+from instancehmr.body.safe_pickle import load_pickle
 from instancehmr.data.cards import CardError, load_card
 from instancehmr.data.corpora.base import ConversionError
 from instancehmr.data.corpora.pw3d import PC_RANGES, Pw3dConverter
@@ -24,8 +33,7 @@ from instancehmr.data.schema import (
     to_table,
 )
 
-WIDTH, HEIGHT = 192, 256
-K = np.array([[220.0, 0.0, 96.0], [0.0, 225.0, 128.0], [0.0, 0.0, 1.0]])
+HEIGHT, WIDTH = PW3D_SIZE
 #: Where each 3DPW-PC sequence lives in the fixture and how many frames it has (dancing_01 is
 #: shorter than its range, so the range is clipped).
 LAYOUT = {
@@ -36,74 +44,35 @@ LAYOUT = {
     "courtyard_hug_00": ("validation", 505),
     "downtown_bus_00": ("test", 1905),
 }
-N_POSES = 3  # distinct poses per person; frame f uses pose f % N_POSES
 
 
 def rotation(rotvec) -> np.ndarray:
     return roma.rotvec_to_rotmat(torch.tensor(rotvec, dtype=torch.float64)).numpy()
 
 
-def write_sequence(path: Path, name: str, n_frames: int, body, seed: int) -> dict:
-    """A 3DPW sequence pickle: world-frame SMPL fits of 2 people seen by a moving camera."""
-    g = torch.Generator().manual_seed(seed)
-    poses, joints, betas = [], [], []
-    for offset in (-0.5, 0.5):
-        rotvec = torch.randn(N_POSES, 24, 3, generator=g, dtype=torch.float64) * 0.2
-        rotvec[:, 0] = torch.tensor([np.pi / 2, 0.3, 0.0], dtype=torch.float64)  # z-up world
-        beta = torch.randn(16, generator=g, dtype=torch.float64)
-        mats = roma.rotvec_to_rotmat(rotvec).float()
-        with torch.no_grad():
-            out = body(mats[:, 0], mats[:, 1:], beta[None, :10].float().expand(N_POSES, 10))
-        trans = np.array([offset, 0.1 * seed, 0.9])
-        frames = np.arange(n_frames) % N_POSES
-        poses.append(rotvec.reshape(N_POSES, 72).numpy()[frames])
-        joints.append((out.joints[:, :24].double().numpy() + trans).reshape(N_POSES, 72)[frames])
-        betas.append(beta.numpy())
-    cams = np.zeros((N_POSES, 4, 4))
-    for i in range(N_POSES):
-        # World z-up -> camera y-down, looking along world y.
-        cams[i, :3, :3] = rotation([np.pi / 2 + 0.05 * i, 0.1 * i, 0.0])
-        cams[i, :3, 3] = [0.0, 0.9, 4.0 + 0.2 * i]
-        cams[i, 3, 3] = 1.0
-    data = {
-        "sequence": name,
-        "genders": ["m", "f"],
-        "poses": poses,
-        "trans": [np.zeros((n_frames, 3))] * 2,
-        "betas": betas,
-        "jointPositions": joints,
-        "cam_poses": cams[np.arange(n_frames) % N_POSES],
-        "cam_intrinsics": K,
-        "campose_valid": [np.ones(n_frames, bool), np.ones(n_frames, bool)],
-        "poses2d": [np.zeros((n_frames, 3, 18))] * 2,
-        "img_frame_ids": np.arange(n_frames) * 2,
-    }
-    write_pickle(path, data)
-    return data
-
-
-def write_pickle(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as fh:
-        pickle.dump(data, fh, protocol=2)  # the Python-2 protocol of the released files
-
-
-def write_image(root: Path, name: str, frame: int) -> None:
-    path = root / "imageFiles" / name / f"image_{frame:05d}.jpg"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), np.full((HEIGHT, WIDTH, 3), frame % 255, np.uint8))
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, body):
     root = tmp_path_factory.mktemp("3dpw")
-    sequences = {}
-    for seed, (name, (split, n_frames)) in enumerate(LAYOUT.items()):
-        path = root / "sequenceFiles" / split / f"{name}.pkl"
-        sequences[name] = write_sequence(path, name, n_frames, body, seed)
-    for frame in (0, 1, 2, 3, 200):
-        write_image(root, "courtyard_basketball_00", frame)
+    sequences = write_pw3d(
+        root, body, LAYOUT, images={"courtyard_basketball_00": (0, 1, 2, 3, 200)}
+    )
     return root, sequences
+
+
+def test_sequence_files_are_python2_pickles_read_with_latin1(corpus):
+    root, sequences = corpus
+    path = root / "sequenceFiles" / "train" / "courtyard_basketball_00.pkl"
+    raw = path.read_bytes()
+    # Protocol 2, arrays through numpy.core.multiarray, their data as Python 2 strings
+    assert raw[:2] == b"\x80\x02" and b"numpy.core.multiarray" in raw and b"_codecs" not in raw
+    with pytest.raises(UnicodeDecodeError):
+        pickle.loads(raw)  # Python 3's default ASCII decoding: the array data are not text
+    loaded = load_pickle(path)
+    expected = sequences["courtyard_basketball_00"]
+    assert loaded["sequence"] == "courtyard_basketball_00" and loaded["genders"] == ["m", "f"]
+    np.testing.assert_array_equal(loaded["jointPositions"][1], expected["jointPositions"][1])
+    np.testing.assert_array_equal(loaded["campose_valid"][0], expected["campose_valid"][0])
+    assert loaded["cam_poses"].dtype == np.float64 and loaded["campose_valid"][0].dtype == bool
 
 
 def make_card(tmp_path: Path, root: Path, **fields):
@@ -233,14 +202,14 @@ def test_keep_every_thins_train_only(tmp_path, corpus):
 
 def test_people_without_a_valid_camera_pose_are_left_out(tmp_path, body):
     own = tmp_path / "own"
-    data = write_sequence(
+    data = write_pw3d_sequence(
         own / "sequenceFiles" / "test" / "s.pkl", "courtyard_basketball_00", 6, body, 0
     )
     data["campose_valid"][1][2] = False
     data["campose_valid"][0][4] = data["campose_valid"][1][4] = False
-    write_pickle(own / "sequenceFiles" / "test" / "s.pkl", data)
+    write_py2_pickle(own / "sequenceFiles" / "test" / "s.pkl", data)
     for frame in range(4):
-        write_image(own, "courtyard_basketball_00", frame)
+        write_pw3d_image(own, "courtyard_basketball_00", frame)
     card = make_card(tmp_path, own)
     converter = Pw3dConverter()
     items = converter.index(card, "test")
@@ -258,7 +227,7 @@ def test_missing_folder_missing_key_and_missing_pc_sequence_fail_before_work(tmp
         Pw3dConverter().check(bad, "train")
     own = tmp_path / "own"
     data = {k: v for k, v in sequences["courtyard_basketball_00"].items() if k != "cam_poses"}
-    write_pickle(own / "sequenceFiles" / "train" / "courtyard_basketball_00.pkl", data)
+    write_py2_pickle(own / "sequenceFiles" / "train" / "courtyard_basketball_00.pkl", data)
     (own / "imageFiles").mkdir()
     card = make_card(tmp_path, own)
     with pytest.raises(CardError, match=r"courtyard_basketball_00\.pkl: no \['cam_poses'\]"):
@@ -270,11 +239,11 @@ def test_missing_folder_missing_key_and_missing_pc_sequence_fail_before_work(tmp
 def test_nan_joints_fail_that_frame_and_a_corrupt_jpeg_fails_its_frame(tmp_path, body):
     own = tmp_path / "own"
     path = own / "sequenceFiles" / "train" / "courtyard_basketball_00.pkl"
-    data = write_sequence(path, "courtyard_basketball_00", 4, body, 0)
+    data = write_pw3d_sequence(path, "courtyard_basketball_00", 4, body, 0)
     data["jointPositions"][1][2, 7] = np.nan
-    write_pickle(path, data)
+    write_py2_pickle(path, data)
     for frame in range(4):
-        write_image(own, "courtyard_basketball_00", frame)
+        write_pw3d_image(own, "courtyard_basketball_00", frame)
     (own / "imageFiles" / "courtyard_basketball_00" / "image_00003.jpg").write_bytes(
         b"\xff\xd8\xff\xdbbroken"
     )
