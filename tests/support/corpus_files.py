@@ -580,10 +580,11 @@ def _spin_rows(
     flags: str,
     outside: Iterable[int] = (),
 ) -> dict[str, np.ndarray]:
-    """npz arrays of one person per name: ``S`` (N, 17, 4) camera frame metres, flag 1;
-    ``part`` (N, 17, 3) its projection with the name's camera and a flag: 1 (``flags`` "all")
-    or inside the image (``in_frame``, mmpose's MPI-INF-3DHP preprocessing); ``center``,
-    ``scale``. Rows in ``outside`` have both wrists (joints 4 and 7) left of the image."""
+    """npz arrays of one person per name: ``S`` (N, 17, 4) camera frame metres and ``part``
+    (N, 17, 3) their projection with the name's camera, both with one flag per joint: 1
+    (``flags`` "all", mmpose's Human3.6M) or "inside the image" (``in_frame``, mmpose's
+    MPI-INF-3DHP); ``center``, ``scale``. Rows in ``outside`` have both wrists (joints 4 and 7)
+    left of the image."""
     height, width = size
     parts, S = [], []
     for row, name in enumerate(imgnames):
@@ -597,7 +598,7 @@ def _spin_rows(
         inside = (uv >= 0).all(1) & (uv[:, 0] < width) & (uv[:, 1] < height)
         flag = inside if flags == "in_frame" else np.ones(17, bool)
         parts.append(np.concatenate([uv, flag[:, None]], 1))
-        S.append(np.concatenate([xyz, np.ones((17, 1))], 1))
+        S.append(np.concatenate([xyz, flag[:, None]], 1))
     part = np.asarray(parts, np.float64)
     lo, hi = part[..., :2].min(1), part[..., :2].max(1)
     return {

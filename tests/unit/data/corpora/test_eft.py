@@ -17,8 +17,10 @@ from corpus_files import (
     eft_fit,
     eft_pose,
     spin49,
+    write_coco_keypoints,
     write_eft,
     write_lspet,
+    write_mpii_json,
 )
 from samples import REAL_SAMPLES as REAL
 
@@ -146,6 +148,58 @@ def test_coco_fits_match_by_annotation_id_then_keypoints(tmp_path):
     assert sources["785"] == ["none"] and sources["197388"] == ["none"] * 5
     np.testing.assert_allclose(records["40083"].persons[1].smpl_pose, eft_pose(10), atol=1e-5)
     np.testing.assert_allclose(records["196141"].persons[1].smpl_pose, eft_pose(11), atol=1e-5)
+
+
+def test_mpii_fits_match_by_image_and_keypoints_on_written_files(tmp_path):
+    entries = write_mpii_json(tmp_path / "mpii.json", tmp_path / "images", people=(1, 2, 1))
+    joints = [np.asarray(e["joints"]) for e in entries]
+    labelled = [np.asarray(e["joints_vis"]) > 0 for e in entries]
+    fits = [
+        eft_fit(entries[0]["image"], spin49(joints[0], SPIN_FROM_MPII, labelled[0]), seed=0),
+        # the second person of the two-person image: found by keypoints, not by order
+        eft_fit(entries[2]["image"], spin49(joints[2], SPIN_FROM_MPII, labelled[2]), seed=1),
+        eft_fit("999999999.jpg", spin49(joints[3], SPIN_FROM_MPII, labelled[3]), seed=2),
+        eft_fit(entries[3]["image"], spin49(joints[3] + 150, SPIN_FROM_MPII, labelled[3]), 4),
+    ]
+    write_eft(tmp_path / "MPII_ver01.json", fits)
+    split = {"annotations": "mpii.json", "images": "images", "eft": "MPII_ver01.json"}
+    converter = Mpii()
+    records = convert_all(converter, make_card(tmp_path, "mpii", split))
+    assert converter.stats["train"] == {
+        "images": 3, "persons": 4, "eft_fits": 4, "eft_matched": 2, "eft_unmatched": 2,
+    }  # fmt: skip
+    sources = {k: [p.smpl_source for p in r.persons] for k, r in records.items()}
+    assert sources == {"000000001": ["eft"], "000000011": ["none", "eft"], "000000021": ["none"]}
+    np.testing.assert_allclose(records["000000001"].persons[0].smpl_pose, eft_pose(0), atol=1e-5)
+    np.testing.assert_allclose(records["000000011"].persons[1].smpl_pose, eft_pose(1), atol=1e-5)
+    assert records["000000011"].persons[1].smpl_betas is None  # EFT gives no shape
+
+
+def test_coco_fits_match_by_annotation_id_then_keypoints_on_written_files(tmp_path):
+    data = write_coco_keypoints(tmp_path / "kp.json", tmp_path / "images", people=(2, 3))
+    anns = [a for a in data["annotations"] if not a["iscrowd"]]
+    kp = {a["id"]: np.asarray(a["keypoints"], float).reshape(17, 3) for a in anns}
+    by_keypoints = anns[3]  # second person of image 2, fitted without its annotation id
+    assert by_keypoints["image_id"] == 2 and by_keypoints["num_keypoints"] >= 3
+    k3 = kp[by_keypoints["id"]]
+    fits = [
+        # EFT's COCO fits name COCO-2014 files; the annotation id finds the person
+        eft_fit("COCO_train2014_000000000001.jpg", np.zeros((49, 3)).tolist(), 10, anns[0]["id"]),
+        eft_fit(
+            "COCO_train2014_000000000002.jpg", spin49(k3[:, :2], SPIN_FROM_COCO, k3[:, 2] > 0), 11
+        ),
+        eft_fit("COCO_train2014_000000000001.jpg", np.zeros((49, 3)).tolist(), 12, anns[0]["id"]),
+    ]
+    write_eft(tmp_path / "coco_eft.json", fits)
+    split = {"annotations": "kp.json", "images": "images", "eft": "coco_eft.json"}
+    converter = CocoKeypoints()
+    records = convert_all(converter, make_card(tmp_path, "coco_keypoints", split))
+    stats = converter.stats["train"]
+    assert (stats["eft_fits"], stats["eft_matched"], stats["eft_unmatched"]) == (3, 2, 1)
+    sources = {k: [p.smpl_source for p in r.persons] for k, r in records.items()}
+    assert sources == {"1": ["eft", "none"], "2": ["none", "eft", "none"]}
+    np.testing.assert_allclose(records["1"].persons[0].smpl_pose, eft_pose(10), atol=1e-5)
+    np.testing.assert_allclose(records["2"].persons[1].smpl_pose, eft_pose(11), atol=1e-5)
 
 
 def test_matching_is_one_to_one_and_picks_the_closest_person(tmp_path):
