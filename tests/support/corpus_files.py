@@ -350,10 +350,12 @@ def mpii_annorect(points: list[tuple] | None, objpos=(EMPTY, EMPTY), scale=EMPTY
     }  # fmt: skip
 
 
-def write_mpii_mat(path: Path, images: list[tuple[str, list[dict]]], img_train: list[int]) -> None:
+def write_mpii_mat(
+    path: Path, images: list[tuple[str, list[dict]]], img_train: list[int]
+) -> dict[str, Any]:
     """``RELEASE`` as mpii_human_pose_v1_u12_1.mat holds it: ``annolist(i).image.name`` and
     ``.annorect(j)`` (:func:`mpii_annorect`), ``img_train``, ``version``, ``single_person``,
-    ``act``, ``video_list``."""
+    ``act``, ``video_list``. Returns the ``RELEASE`` struct as saved."""
     annolist = mpii_struct_array(
         [
             {
@@ -378,6 +380,7 @@ def write_mpii_mat(path: Path, images: list[tuple[str, list[dict]]], img_train: 
     }
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     scipy.io.savemat(path, {"RELEASE": release})
+    return release
 
 
 def mpii_person(rng: np.random.Generator, height: int, width: int) -> dict[str, Any]:
@@ -802,7 +805,9 @@ class Python2Pickler(pickle._Pickler):
     (BINSTRING opcodes, no ``_codecs.encode`` call), numpy arrays through
     ``numpy.core.multiarray._reconstruct`` with their raw data as such a ``str``, standard
     modules by their Python 2 names. Python 3 reads such files only with ``encoding='latin1'``
-    (the array data are not ASCII), as 3DPW's readers do."""
+    (the array data are not ASCII), as 3DPW's readers do. Written here because Python 3's own
+    protocol-2 pickles store bytes as ``_codecs.encode`` calls, which no Python 2 file holds,
+    and no maintained library writes Python 2's form."""
 
     dispatch = pickle._Pickler.dispatch.copy()
 
@@ -834,11 +839,12 @@ class Python2Pickler(pickle._Pickler):
     dispatch[str] = save_text
 
 
-def write_py2_pickle(path: Path, data: Any) -> None:
-    """``data`` pickled as Python 2 wrote it (:class:`Python2Pickler`)."""
+def write_py2_pickle(path: Path, data: Any) -> Any:
+    """``data`` pickled as Python 2 wrote it (:class:`Python2Pickler`); returns ``data``."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with Path(path).open("wb") as fh:
         Python2Pickler(fh).dump(data)
+    return data
 
 
 def write_pw3d_sequence(
