@@ -336,6 +336,7 @@ def lay_h36m(lay: Lay) -> list[Corpus]:
         arrays, cameras = written["npz"], written["cameras"]
     K = intrinsics(cameras, lambda name: tuple(re.match(r"^(S\d+)/[^/]+\.(\d+)/", name).groups()))
     n = len(arrays["imgname"])
+    assert n == (4 if lay.real else 6)  # the real sample: 4 frames -> 4 images, 4 people
     kept = list(range(0, n, 5))  # the shipped card keeps one frame in five
     source = "real samples" if lay.real else "written"
     every = lay.variant("h36m", name="h36m_every_frame", keep_every=1)
