@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from panoptic_files import write_sequence as write_panoptic
-from pw3d_files import write_image, write_pickle
-from pw3d_files import write_sequence as write_3dpw
+from corpus_files import (
+    write_panoptic_sequence,
+    write_pw3d_image,
+    write_pw3d_sequence,
+    write_py2_pickle,
+)
 from samples import REAL_SAMPLES as REAL
 
 from instancehmr.eval.benchmarks import BENCHMARKS
@@ -215,12 +218,14 @@ def test_3dpw_from_another_directory_needs_only_its_split(workdir, body, monkeyp
     from instancehmr.cli import main
 
     raw = workdir / "home" / "data" / "raw" / "3dpw"
-    data = write_3dpw(raw / "sequenceFiles" / "test" / "s.pkl", "downtown_walk_00", 4, body, 0)
+    data = write_pw3d_sequence(
+        raw / "sequenceFiles" / "test" / "s.pkl", "downtown_walk_00", 4, body, 0
+    )
     data["campose_valid"][1][1] = False  # person 1 not aligned in frame 1
     data["poses2d"][0][2] = 0.0  # person 0 without 2-D keypoints in frame 2
-    write_pickle(raw / "sequenceFiles" / "test" / "s.pkl", data)
+    write_py2_pickle(raw / "sequenceFiles" / "test" / "s.pkl", data)
     for frame in range(4):
-        write_image(raw, "downtown_walk_00", frame)
+        write_pw3d_image(raw, "downtown_walk_00", frame)
     monkeypatch.setenv("INSTANCEHMR_DATA", str(workdir / "home"))
     (workdir / "elsewhere").mkdir()
     monkeypatch.chdir(workdir / "elsewhere")
@@ -235,9 +240,11 @@ def test_3dpw_from_another_directory_needs_only_its_split(workdir, body, monkeyp
     manifest_path = workdir / "shards" / "3dpw" / "manifest.json"
     assert list(json.loads(manifest_path.read_text())["splits"]) == ["test"]
 
-    write_3dpw(raw / "sequenceFiles" / "validation" / "v.pkl", "outdoors_run_00", 2, body, 1)
+    write_pw3d_sequence(
+        raw / "sequenceFiles" / "validation" / "v.pkl", "outdoors_run_00", 2, body, 1
+    )
     for frame in range(2):
-        write_image(raw, "outdoors_run_00", frame)
+        write_pw3d_image(raw, "outdoors_run_00", frame)
     shards = str(workdir / "shards")
     assert (
         main(["data", "prepare", "datasets/3dpw.yaml", "--split", "validation", "--out", shards])
@@ -260,7 +267,7 @@ def test_panoptic_reports_the_17_joint_protocol_beside_the_labelled_mean(workdir
     for seed, seq in enumerate(
         yaml.safe_load((REPO / "datasets" / "panoptic.yaml").read_text())["options"]["sequences"]
     ):
-        write_panoptic(raw, seq, seed, n_frames=1)
+        write_panoptic_sequence(raw, seq, seed, frames=range(1))
         scene_file = raw / seq / "hdPose3d_stage1_coco19" / "body3DScene_00000000.json"
         scene = json.loads(scene_file.read_text())
         scene["bodies"][0]["joints19"][4 * 7 + 3] = 0.9  # the left knee labelled too

@@ -1,4 +1,5 @@
-"""coco_keypoints on the real COCO, CrowdPose and Human3.6M samples, variants and bad input."""
+"""coco_keypoints on the real COCO, CrowdPose and Human3.6M samples, on COCO, CrowdPose and OCHuman
+files written here in their original layouts, variants and bad input."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from corpus_files import (
+    CROWDPOSE_KEYPOINTS,
+    write_coco,
+    write_coco_keypoints,
+    write_crowdpose,
+    write_eft,
+    write_ochuman,
+)
 from samples import REAL_SAMPLES as REAL
 
-from instancehmr.body.joint_sets import CANONICAL_INDEX, H36M
+from instancehmr.body.joint_sets import CANONICAL_INDEX, COCO17, CROWDPOSE14, H36M
 from instancehmr.body.safe_pickle import load_pickle
 from instancehmr.data.cards import CardError, load_card
 from instancehmr.data.corpora.base import ConversionError, converter_for
@@ -24,8 +33,6 @@ from instancehmr.data.schema import (
     VIS_VISIBLE,
     to_table,
 )
-
-pytestmark = pytest.mark.real_samples  # every test here reads the real samples
 
 J = CANONICAL_INDEX
 H36M_OPTIONS = {
@@ -77,6 +84,7 @@ def coco_variant(tmp_path: Path, edit) -> Path:
 COCO_FILES = {"annotations": "test_coco.json", "images": "."}
 
 
+@pytest.mark.real_samples
 def test_coco_sample_people_keypoints_and_boxes(tmp_path):
     converter, records = convert_all(make_card(tmp_path, REAL / "coco", COCO_FILES))
     by_id = {r.sample_id: r for r in records}
@@ -110,6 +118,7 @@ def test_coco_sample_people_keypoints_and_boxes(tmp_path):
     assert (person.keypoints_2d_vis[[J["pelvis"], J["head_top"], J["h36m_pelvis"]]] == 0).all()
 
 
+@pytest.mark.real_samples
 def test_crowdpose_head_and_neck_land_on_head_top_and_upper_neck(tmp_path):
     files = {"annotations": "test_crowdpose.json", "images": "."}
     card = make_card(
@@ -129,6 +138,7 @@ def test_crowdpose_head_and_neck_land_on_head_top_and_upper_neck(tmp_path):
     assert person.keypoints_2d_vis[J["left_shoulder"]] == VIS_UNLABELLED
 
 
+@pytest.mark.real_samples
 def test_h36m_json_3d_joints_in_camera_frame_with_intrinsics(tmp_path):
     files = {"annotations": "h36m_coco.json", "images": ".", "cameras": "cameras.pkl"}
     _, records = convert_all(make_card(tmp_path, REAL / "h36m", files, H36M_OPTIONS, "h36m"))
@@ -165,6 +175,7 @@ def test_h36m_json_3d_joints_in_camera_frame_with_intrinsics(tmp_path):
     )
 
 
+@pytest.mark.real_samples
 def test_h36m_world_frame_needs_cameras(tmp_path):
     card = make_card(
         tmp_path,
@@ -177,6 +188,7 @@ def test_h36m_world_frame_needs_cameras(tmp_path):
         CocoKeypoints().index(card, "val")
 
 
+@pytest.mark.real_samples
 def test_h36m_file_names_need_a_mapping(tmp_path):
     card = make_card(
         tmp_path, REAL / "h36m", {"annotations": "h36m_coco.json", "images": "."}, name="h36m"
@@ -185,6 +197,7 @@ def test_h36m_file_names_need_a_mapping(tmp_path):
         CocoKeypoints().index(card, "val")
 
 
+@pytest.mark.real_samples
 def test_crowd_regions_are_counted_and_empty_images_kept(tmp_path):
     def edit(data):
         crowd = dict(data["annotations"][0], id=9, iscrowd=1, num_keypoints=0, keypoints=[0] * 51)
@@ -200,6 +213,7 @@ def test_crowd_regions_are_counted_and_empty_images_kept(tmp_path):
     assert by_id["coco/val/7"].persons == []
 
 
+@pytest.mark.real_samples
 @pytest.mark.parametrize("keypoints", [None, [], "absent"])
 def test_a_person_whose_keypoints_are_null_is_kept_without_labelled_joints(tmp_path, keypoints):
     """Annotation tools write ``"keypoints": null`` for people without keypoints: the image and
@@ -228,6 +242,7 @@ def test_a_person_whose_keypoints_are_null_is_kept_without_labelled_joints(tmp_p
     np.testing.assert_allclose(boxless.box, [*labelled.min(0), *labelled.max(0)])  # their extent
 
 
+@pytest.mark.real_samples
 def test_a_joint_outside_the_image_is_kept_as_out_of_frame(tmp_path):
     def edit(data):
         data["annotations"][0]["keypoints"][15:18] = [
@@ -243,6 +258,7 @@ def test_a_joint_outside_the_image_is_kept_as_out_of_frame(tmp_path):
     assert person.keypoints_2d_vis[J["right_shoulder"]] == VIS_VISIBLE
 
 
+@pytest.mark.real_samples
 def test_card_pointing_at_a_missing_file(tmp_path):
     card = make_card(tmp_path, REAL / "coco", {"annotations": "nope.json", "images": "."})
     with pytest.raises(
@@ -251,12 +267,14 @@ def test_card_pointing_at_a_missing_file(tmp_path):
         CocoKeypoints().check(card, "val")
 
 
+@pytest.mark.real_samples
 def test_json_without_annotations(tmp_path):
     root = coco_variant(tmp_path, lambda data: data.pop("annotations"))
     with pytest.raises(CardError, match=r"test_coco\.json: annotations is missing"):
         CocoKeypoints().index(make_card(tmp_path, root, COCO_FILES), "val")
 
 
+@pytest.mark.real_samples
 def test_wrong_keypoint_count_names_the_annotation(tmp_path):
     root = coco_variant(tmp_path, lambda data: data["annotations"][0]["keypoints"].pop())
     card = make_card(tmp_path, root, COCO_FILES)
@@ -266,6 +284,7 @@ def test_wrong_keypoint_count_names_the_annotation(tmp_path):
         converter.convert(card, "val", item)
 
 
+@pytest.mark.real_samples
 def test_corrupt_jpeg_names_the_file(tmp_path):
     root = coco_variant(tmp_path, lambda data: None)
     (root / "000000000785.jpg").write_bytes(b"\xff\xd8\xff" + b"\x00" * 100)
@@ -276,6 +295,7 @@ def test_corrupt_jpeg_names_the_file(tmp_path):
         converter.convert(card, "val", item)
 
 
+@pytest.mark.real_samples
 def test_unknown_keypoint_name_is_a_card_error(tmp_path):
     def edit(data):
         data["categories"][0]["keypoints"][0] = "snout"
@@ -289,6 +309,7 @@ def test_unknown_keypoint_name_is_a_card_error(tmp_path):
     assert records[0].persons[0].keypoints_2d[J["nose"]].tolist() == [367.0, 81.0]
 
 
+@pytest.mark.real_samples
 @pytest.mark.parametrize(
     ("card_name", "split", "sample", "files"),
     [
@@ -323,6 +344,7 @@ def test_shipped_cards_read_their_layout(tmp_path, monkeypatch, card_name, split
     assert to_table(records).num_rows == len(records)
 
 
+@pytest.mark.real_samples
 def test_h36m_image_without_calibration(tmp_path):
     root = tmp_path / "h36m"
     shutil.copytree(REAL / "h36m", root)
@@ -339,3 +361,112 @@ def test_h36m_image_without_calibration(tmp_path):
         ConversionError, match=r"S8_WalkDog_1\.55011271_000026\.jpg: no calibration"
     ):
         converter.convert(card, "val", items[3])
+
+
+# -- COCO, CrowdPose and OCHuman files written here --------------------------------------------
+
+COCO_CODES = {0: VIS_UNLABELLED, 1: VIS_OCCLUDED, 2: VIS_VISIBLE}
+LABELLED_CODES = {0: VIS_UNLABELLED, 1: VIS_VISIBLE, 2: VIS_VISIBLE}
+
+
+def assert_people_as_written(records, data: dict, joint_set, codes: dict, corpus: str, split: str):
+    """Every non-crowd annotation is a person of its image's record, in file order, with its
+    keypoints, visibility codes and box; crowd regions are no one."""
+    by_id = {r.sample_id: r for r in records}
+    assert sorted(by_id) == sorted(f"{corpus}/{split}/{i['id']}" for i in data["images"])
+    index = joint_set.canonical_indices
+    for image in data["images"]:
+        anns = [a for a in data["annotations"] if a["image_id"] == image["id"] and not a["iscrowd"]]
+        persons = by_id[f"{corpus}/{split}/{image['id']}"].persons
+        assert len(persons) == len(anns)
+        for person, ann in zip(persons, anns, strict=True):
+            kp = np.asarray(ann["keypoints"], float).reshape(-1, 3)
+            expected = np.array([codes[int(v)] for v in kp[:, 2]])
+            np.testing.assert_array_equal(person.keypoints_2d_vis[index], expected)
+            labelled = kp[:, 2] > 0
+            np.testing.assert_allclose(person.keypoints_2d[index][labelled], kp[labelled, :2])
+            assert (person.keypoints_2d[index][~labelled] == 0).all()
+            assert (np.delete(person.keypoints_2d_vis, index) == VIS_UNLABELLED).all()
+            x, y, w, h = ann["bbox"]
+            np.testing.assert_allclose(person.box, [x, y, x + w, y + h], rtol=1e-6)
+            assert person.keypoints_3d is None and person.smpl_source == "none"
+
+
+def test_written_coco_people_visibility_boxes_crowd_and_negatives(tmp_path):
+    data = write_coco_keypoints(tmp_path / "person_keypoints.json", tmp_path / "images")
+    files = {"annotations": "person_keypoints.json", "images": "images"}
+    converter, records = convert_all(make_card(tmp_path, tmp_path, files))
+    # images of 2 (one without keypoints), 1, 3 and 0 people; a crowd region in the first
+    assert converter.stats["val"] == {"images": 4, "persons": 6, "crowd_regions_excluded": 1}
+    assert_people_as_written(records, data, COCO17, COCO_CODES, "coco", "val")
+    flags = np.concatenate([np.asarray(a["keypoints"][2::3]) for a in data["annotations"]])
+    assert {0, 1, 2} <= set(flags.tolist())  # every COCO flag occurs
+    by_id = {r.sample_id: r for r in records}
+    assert by_id["coco/val/4"].persons == []  # an image without people is kept
+    unlabelled = by_id["coco/val/1"].persons[1]  # a person without keypoints keeps its box
+    assert (unlabelled.keypoints_2d_vis == VIS_UNLABELLED).all() and unlabelled.box[2] > 0
+
+
+def test_written_coco_joint_outside_the_image_is_out_of_frame(tmp_path):
+    data = write_coco_keypoints(tmp_path / "kp.json", tmp_path / "images", size=(240, 320))
+    data["annotations"][0]["keypoints"][15:18] = [330, 108, 2]  # left shoulder, 320 wide
+    (tmp_path / "kp.json").write_text(json.dumps(data))
+    files = {"annotations": "kp.json", "images": "images"}
+    _, records = convert_all(make_card(tmp_path, tmp_path, files))
+    person = next(r for r in records if r.sample_id == "coco/val/1").persons[0]
+    assert person.keypoints_2d_vis[J["left_shoulder"]] == VIS_OUT_OF_FRAME
+    assert person.keypoints_2d[J["left_shoulder"]].tolist() == [330.0, 108.0]
+
+
+def test_written_crowdpose_head_and_neck_and_labelled_flags(tmp_path):
+    root = tmp_path / "crowdpose"
+    data = write_crowdpose(root)["test"]
+    assert data["categories"][0]["keypoints"] == list(CROWDPOSE_KEYPOINTS)
+    files = {"annotations": "json/crowdpose_test.json", "images": "images"}
+    card = make_card(tmp_path, root, files, {"visibility_codes": "labelled"}, "crowdpose")
+    _, records = convert_all(card)
+    assert_people_as_written(records, data, CROWDPOSE14, LABELLED_CODES, "crowdpose", "val")
+    persons = [p for r in records for p in r.persons]
+    checked = 0
+    for person, ann in zip(persons, data["annotations"], strict=True):
+        head, neck = ann["keypoints"][36:39], ann["keypoints"][39:42]
+        if head[2] and neck[2]:
+            assert person.keypoints_2d[J["head_top"]].tolist() == head[:2]
+            assert person.keypoints_2d[J["upper_neck"]].tolist() == neck[:2]
+            assert person.keypoints_2d_vis[J["head_top"]] == VIS_VISIBLE  # v says "labelled"
+            checked += 1
+        assert person.keypoints_2d_vis[J["neck"]] == VIS_UNLABELLED  # not SMPL's neck
+    assert checked
+
+
+@pytest.mark.parametrize(
+    ("card_name", "write", "splits", "joint_set", "codes"),
+    [
+        ("coco", write_coco, {"train": "train", "val": "val"}, COCO17, COCO_CODES),
+        (
+            "crowdpose",
+            write_crowdpose,
+            {"train": "trainval", "test": "test"},
+            CROWDPOSE14,
+            LABELLED_CODES,
+        ),
+        ("ochuman", write_ochuman, {"val": "val", "test": "test"}, COCO17, LABELLED_CODES),
+    ],
+)
+def test_shipped_cards_read_written_layouts(
+    tmp_path, monkeypatch, card_name, write, splits, joint_set, codes
+):
+    """The card in datasets/ converts files written in its corpus's layout (its ``obtain``)."""
+    monkeypatch.setenv("INSTANCEHMR_DATA", str(tmp_path))
+    root = tmp_path / "data" / "raw" / card_name
+    written = write(root)
+    if card_name == "coco":
+        write_eft(root / "eft_fit" / "COCO2014-All-ver01.json", [])
+    card = load_card(Path(__file__).resolve().parents[4] / "datasets" / f"{card_name}.yaml")
+    for split, source in splits.items():
+        assert written[source]["categories"][0]["keypoints"] == list(joint_set.joints)
+        converter = converter_for(card)
+        converter.check(card, split)
+        records = [converter.convert(card, split, i) for i in converter.index(card, split)]
+        assert_people_as_written(records, written[source], joint_set, codes, card_name, split)
+        assert to_table(records).num_rows == len(records)

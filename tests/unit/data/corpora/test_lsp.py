@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import scipy.io
 import yaml
+from corpus_files import lsp_joints, write_lsp, write_lspet
 
 from instancehmr.body.joint_sets import CANONICAL_INDEX, LSP14
 from instancehmr.data.cards import CardError, load_card
@@ -55,37 +55,20 @@ def convert_all(card, split: str):
     return converter, records
 
 
-def joints_per_image(n: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, 14, 3): 1-based x, y inside a 300 x 200 image and a 0/1 flag."""
-    xy = rng.uniform([10, 10], [290, 190], size=(n, 14, 2)).round(1)
-    flags = rng.integers(0, 2, size=(n, 14, 1))
-    return np.concatenate([xy, flags], axis=2)
-
-
 def lsp_fixture(tmp_path: Path, n: int = 3) -> np.ndarray:
-    """lsp_dataset/joints.mat (3 x 14 x n) and im0001.jpg ...; returns the (n, 14, 3) joints."""
-    folder = tmp_path / "lsp_dataset" / "images"
-    folder.mkdir(parents=True)
-    for k in range(1, n + 1):
-        cv2.imwrite(str(folder / f"im{k:04d}.jpg"), np.full((425, 640, 3), 30 * k, np.uint8))
-    joints = joints_per_image(n, np.random.default_rng(0))
+    """LSP's layout (3 x 14 x n joints.mat, im0001.jpg ... of 640 x 425) with the head top of
+    the first image right of it; returns the (n, 14, 3) joints."""
+    joints = lsp_joints(n, np.random.default_rng(0))
     joints[0, 13, :2] = (700.0, 50.0)  # head top right of the 640-wide image
-    scipy.io.savemat(tmp_path / "lsp_dataset" / "joints.mat", {"joints": joints.transpose(2, 1, 0)})
-    return joints
+    return write_lsp(tmp_path, joints=joints)
 
 
 def lspet_fixture(tmp_path: Path, n: int = 2) -> np.ndarray:
     """hr-lspet/joints.mat (14 x 3 x n) and PNG images im00001.png ...; the (n, 14, 3) joints."""
-    folder = tmp_path / "hr-lspet"
-    folder.mkdir()
-    for k in range(1, n + 1):
-        cv2.imwrite(str(folder / f"im{k:05d}.png"), np.full((200, 300, 3), 40 * k, np.uint8))
-    joints = joints_per_image(n, np.random.default_rng(1))
-    scipy.io.savemat(folder / "joints.mat", {"joints": joints.transpose(1, 2, 0)})
-    return joints
+    return write_lspet(tmp_path, n)
 
 
-LSP_SPLIT = {"joints": "lsp_dataset/joints.mat", "images": "lsp_dataset/images"}
+LSP_SPLIT = {"joints": "lsp_dataset_original/joints.mat", "images": "lsp_dataset_original/images"}
 LSPET_SPLIT = {"joints": "hr-lspet/joints.mat", "images": "hr-lspet"}
 
 
@@ -128,8 +111,8 @@ def test_image_range_and_a_single_image_file(tmp_path):
     card = make_card(tmp_path, {"train": LSP_SPLIT}, {"image_range": {"train": [2, 3]}})
     _, records = convert_all(card, "train")
     assert [r.sample_id for r in records] == ["lsp/train/im0002", "lsp/train/im0003"]
-    one = joints_per_image(1, np.random.default_rng(2))[0]  # MATLAB saves 3 x 14 x 1 as 3 x 14
-    scipy.io.savemat(tmp_path / "lsp_dataset" / "joints.mat", {"joints": one.T})
+    one = lsp_joints(1, np.random.default_rng(2))[0]  # MATLAB saves 3 x 14 x 1 as 3 x 14
+    scipy.io.savemat(tmp_path / "lsp_dataset_original" / "joints.mat", {"joints": one.T})
     _, records = convert_all(make_card(tmp_path, {"train": LSP_SPLIT}), "train")
     assert len(records) == 1
 
@@ -141,17 +124,21 @@ def test_bad_input(tmp_path):
         CardError, match=r"options\.image_range\.train: \[2, 9\] is not within 1\.\.3"
     ):
         Lsp().index(card, "train")
-    scipy.io.savemat(tmp_path / "lsp_dataset" / "joints.mat", {"joints": np.zeros((14, 2, 3))})
+    scipy.io.savemat(
+        tmp_path / "lsp_dataset_original" / "joints.mat", {"joints": np.zeros((14, 2, 3))}
+    )
     with pytest.raises(CardError, match=r"joints\.mat: joints: shape \(14, 2, 3\)"):
         Lsp().index(make_card(tmp_path, {"train": LSP_SPLIT}), "train")
-    joints = joints_per_image(3, np.random.default_rng(0))
+    joints = lsp_joints(3, np.random.default_rng(0))
     joints[1, 4, 2] = 7  # not a 0/1 flag
-    scipy.io.savemat(tmp_path / "lsp_dataset" / "joints.mat", {"joints": joints.transpose(2, 1, 0)})
+    scipy.io.savemat(
+        tmp_path / "lsp_dataset_original" / "joints.mat", {"joints": joints.transpose(2, 1, 0)}
+    )
     card = make_card(tmp_path, {"train": LSP_SPLIT})
     item = Lsp().index(card, "train")[1]
     with pytest.raises(ConversionError, match=r"im0002\.jpg: visibility flags"):
         Lsp().convert(card, "train", item)
-    (tmp_path / "lsp_dataset" / "images" / "im0001.jpg").unlink()
+    (tmp_path / "lsp_dataset_original" / "images" / "im0001.jpg").unlink()
     with pytest.raises(CardError, match=r"splits\.train\.images: no im0001\.jpg or \.png"):
         Lsp().index(card, "train")
     with pytest.raises(CardError, match=r"splits\.train\.joints: file .* not found"):
@@ -162,7 +149,6 @@ def test_shipped_card_reads_its_layout(tmp_path, monkeypatch):
     monkeypatch.setenv("INSTANCEHMR_DATA", str(tmp_path))
     root = tmp_path / "data" / "raw" / "lsp"
     lsp_fixture(root)
-    (root / "lsp_dataset").rename(root / "lsp_dataset_original")
     card = load_card(Path(__file__).resolve().parents[4] / "datasets" / "lsp.yaml")
     with pytest.raises(CardError, match=r"image_range\.train: \[1, 1000\] is not within 1\.\.3"):
         Lsp().index(card, "train")

@@ -1,4 +1,5 @@
-"""mpii on the real mmpose JSON sample and on a .mat written in the official release's layout."""
+"""mpii on the real mmpose JSON sample, on mmpose JSON written here, and on .mat files written in
+the official release's layout."""
 
 from __future__ import annotations
 
@@ -10,6 +11,16 @@ import numpy as np
 import pytest
 import scipy.io
 import yaml
+from corpus_files import (
+    EMPTY,
+    MPII_MAT,
+    mpii_annorect,
+    write_eft,
+    write_image,
+    write_mpii,
+    write_mpii_json,
+    write_mpii_mat,
+)
 from samples import REAL_SAMPLES as REAL
 
 from instancehmr.body.joint_sets import CANONICAL_INDEX, MPII16
@@ -24,11 +35,15 @@ from instancehmr.data.schema import (
     to_table,
 )
 
-pytestmark = pytest.mark.real_samples  # every test here reads the real samples
-
 J = CANONICAL_INDEX
 MPII = MPII16.canonical_indices
-EMPTY = np.zeros((0, 0))
+#: The joints of 005808361.jpg (1280 x 720) in mmpose's test_mpii.json, 1-based.
+SAMPLE_JOINTS = [
+    [804.0, 711.0], [816.0, 510.0], [908.0, 438.0], [1040.0, 454.0], [906.0, 528.0],
+    [883.0, 707.0], [974.0, 446.0], [985.0, 253.0], [982.7591, 235.9694], [962.2409, 80.0306],
+    [869.0, 214.0], [798.0, 340.0], [902.0, 253.0], [1067.0, 253.0], [1167.0, 353.0],
+    [1142.0, 478.0],
+]  # fmt: skip
 
 
 def make_card(tmp_path: Path, root: Path, annotations: str) -> object:
@@ -65,6 +80,7 @@ def json_variant(tmp_path: Path, edit=None) -> Path:
     return tmp_path
 
 
+@pytest.mark.real_samples
 def test_json_sample_keeps_joints_marked_visible_with_one(tmp_path):
     converter, records = convert_all(make_card(tmp_path, json_variant(tmp_path), "mpii.json"))
     assert sorted(records) == [
@@ -96,6 +112,7 @@ def test_json_sample_keeps_joints_marked_visible_with_one(tmp_path):
     np.testing.assert_allclose(other.box[:2], other.keypoints_2d[labelled].min(0))
 
 
+@pytest.mark.real_samples
 def test_json_entries_of_one_image_become_one_record(tmp_path):
     def edit(entries):
         second = dict(entries[0], joints=[[x + 40, y] for x, y in entries[0]["joints"]])
@@ -107,6 +124,7 @@ def test_json_entries_of_one_image_become_one_record(tmp_path):
     assert persons[1].keypoints_2d[J["right_ankle"]].tolist() == [843.0, 710.0]
 
 
+@pytest.mark.real_samples
 def test_json_joint_outside_the_image_is_out_of_frame(tmp_path):
     def edit(entries):
         entries[1]["joints"][10] = [-5.0, 120.0]  # right wrist, left of the image
@@ -117,6 +135,7 @@ def test_json_joint_outside_the_image_is_out_of_frame(tmp_path):
     assert person.keypoints_2d[J["right_wrist"]].tolist() == [-6.0, 119.0]
 
 
+@pytest.mark.real_samples
 def test_json_bad_input(tmp_path):
     root = json_variant(tmp_path, lambda entries: entries[2].pop("joints"))
     with pytest.raises(CardError, match=r"mpii\.json: \[2\]\.joints is missing"):
@@ -137,82 +156,89 @@ def test_json_bad_input(tmp_path):
         Mpii().index(make_card(tmp_path, root, "images/005808361.jpg"), "train")
 
 
+# -- mmpose JSON written here ------------------------------------------------------------------
+
+
+def expected_json_person(entry: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(16, 2) 0-based joints (zeros where unlabelled) and (16,) codes of a JSON entry."""
+    labelled = np.asarray(entry["joints_vis"]) > 0
+    joints = np.where(labelled[:, None], np.asarray(entry["joints"]) - 1.0, 0.0)
+    return joints, np.where(labelled, VIS_VISIBLE, VIS_UNLABELLED)
+
+
+def test_written_json_people_of_an_image_joints_and_visibility(tmp_path):
+    entries = write_mpii_json(tmp_path / "mpii_train.json", tmp_path / "images", people=(1, 2, 1))
+    entries[3]["joints"][10] = [-5.0, 120.0]  # right wrist of the last image, left of it
+    entries[3]["joints_vis"][10] = 1
+    (tmp_path / "mpii_train.json").write_text(json.dumps(entries))
+    converter, records = convert_all(make_card(tmp_path, tmp_path, "mpii_train.json"))
+    assert sorted(records) == [
+        "mpii/train/000000001",
+        "mpii/train/000000011",
+        "mpii/train/000000021",
+    ]
+    assert converter.stats["train"] == {"images": 3, "persons": 4}
+    by_image: dict[str, list[dict]] = {}
+    for entry in entries:
+        by_image.setdefault(Path(entry["image"]).stem, []).append(entry)
+    for stem, people in by_image.items():
+        persons = records[f"mpii/train/{stem}"].persons
+        assert len(persons) == len(people)  # entries of one image: one record, in file order
+        for person, entry in zip(persons, people, strict=True):
+            joints, codes = expected_json_person(entry)
+            if entry is entries[3]:
+                codes[10] = VIS_OUT_OF_FRAME
+            np.testing.assert_allclose(person.keypoints_2d[MPII], joints, rtol=1e-6)
+            np.testing.assert_array_equal(person.keypoints_2d_vis[MPII], codes)
+            assert (np.delete(person.keypoints_2d_vis, MPII) == VIS_UNLABELLED).all()
+            labelled = person.keypoints_2d_vis != VIS_UNLABELLED
+            np.testing.assert_allclose(person.box[:2], person.keypoints_2d[labelled].min(0))
+    assert records["mpii/train/000000021"].persons[0].keypoints_2d[J["right_wrist"]].tolist() == [
+        -6.0,
+        119.0,
+    ]
+
+
+def test_written_json_bad_input(tmp_path):
+    entries = write_mpii_json(tmp_path / "mpii.json", tmp_path / "images", people=(1,))
+    (tmp_path / "mpii.json").write_text(json.dumps([{**entries[0], "joints": [[1.0, 2.0]] * 15}]))
+    card = make_card(tmp_path, tmp_path, "mpii.json")
+    item = Mpii().index(card, "train")[0]
+    with pytest.raises(ConversionError, match=r"000000001\.jpg: entry 0: joints \(15, 2\)"):
+        Mpii().convert(card, "train", item)
+    (tmp_path / "mpii.json").write_text(json.dumps([{"image": "000000001.jpg"}]))
+    with pytest.raises(CardError, match=r"mpii\.json: \[0\]\.joints is missing"):
+        Mpii().index(card, "train")
+
+
 # -- the official .mat ------------------------------------------------------------------------
 
 
-def struct_array(rows: list[dict]) -> np.ndarray:
-    """A 1 x n MATLAB struct array (savemat writes a structured object array as one)."""
-    array = np.empty((1, len(rows)), dtype=[(key, object) for key in rows[0]])
-    for i, row in enumerate(rows):
-        for key, value in row.items():
-            array[0, i][key] = value
-    return array
-
-
-def annorect(points: list[tuple] | None, objpos=(EMPTY, EMPTY), scale=EMPTY) -> dict:
-    """One person: points (id, x, y, is_visible) or None (no annopoints), objpos, scale."""
-    annopoints = EMPTY
-    if points is not None:
-        rows = [{"x": x, "y": y, "id": pid, "is_visible": vis} for pid, x, y, vis in points]
-        annopoints = {"point": struct_array(rows)}
-    return {
-        "x1": EMPTY, "y1": EMPTY, "x2": EMPTY, "y2": EMPTY,
-        "annopoints": annopoints,
-        "scale": scale,
-        "objpos": {"x": objpos[0], "y": objpos[1]},
-    }  # fmt: skip
-
-
-def write_release(path: Path, images: list[tuple[str, list[dict]]], img_train: list[int]) -> None:
-    """``RELEASE`` as mpii_human_pose_v1_u12_1.mat holds it: annolist(i).image.name and
-    .annorect(j), img_train, version, single_person, act, video_list."""
-    annolist = struct_array(
-        [
-            {
-                "image": {"name": name},
-                "annorect": struct_array(rects) if rects else EMPTY,
-                "frame_sec": EMPTY,
-                "vididx": EMPTY,
-            }
-            for name, rects in images
-        ]
-    )
-    single_person = np.empty((len(images), 1), dtype=object)
-    single_person[:] = [[EMPTY]] * len(images)
-    act = struct_array([{"cat_name": EMPTY, "act_name": EMPTY, "act_id": -1}] * len(images))
-    release = {
-        "annolist": annolist,
-        "img_train": np.array([img_train], np.uint8),
-        "version": "12",
-        "single_person": single_person,
-        "act": act,
-        "video_list": np.array([["vid"]], dtype=object),
-    }
-    scipy.io.savemat(path, {"RELEASE": release})
-
-
 def mat_fixture(tmp_path: Path) -> Path:
-    images = tmp_path / "images"
-    images.mkdir()
-    for name in ("005808361.jpg", "052475643.jpg", "060754485.jpg"):
-        shutil.copy(REAL / "mpii" / name, images / name)
-    entry = json.loads((REAL / "mpii" / "test_mpii.json").read_text())[0]  # 005808361.jpg
+    """Images of the real samples' sizes and a .mat whose first person has the joints of
+    005808361.jpg in mmpose's test_mpii.json."""
+    for name, size in (
+        ("005808361.jpg", (720, 1280)),
+        ("052475643.jpg", (480, 854)),
+        ("060754485.jpg", (720, 1280)),
+    ):
+        write_image(tmp_path / "images" / name, *size)
     flags = {0: 0, 8: EMPTY, 9: "1"}  # occluded, no flag (as for many head points), string
-    points = [(k, float(x), float(y), flags.get(k, 1)) for k, (x, y) in enumerate(entry["joints"])]
+    points = [(k, float(x), float(y), flags.get(k, 1)) for k, (x, y) in enumerate(SAMPLE_JOINTS)]
     points = points[8:] + points[:8]  # the release lists points in no fixed order
     second = [(0, 300.0, 650.0, 1.0), (9, 1290.0, 50.0, 1), (12, 320.0, 300.0, 1)]
-    write_release(
+    write_mpii_mat(
         tmp_path / "mpii_human_pose_v1_u12_1.mat",
         [
             (
                 "005808361.jpg",
                 [
-                    annorect(points, (966.0, 340.0), 4.7),
-                    annorect(None, (301.0, 401.0), 2.0),
-                    annorect(second, (310.0, 400.0), 3.0),
+                    mpii_annorect(points, (966.0, 340.0), 4.7),
+                    mpii_annorect(None, (301.0, 401.0), 2.0),
+                    mpii_annorect(second, (310.0, 400.0), 3.0),
                 ],
             ),
-            ("052475643.jpg", [annorect(None, (316.0, 220.0), 1.7)]),
+            ("052475643.jpg", [mpii_annorect(None, (316.0, 220.0), 1.7)]),
             ("060754485.jpg", []),
         ],
         [1, 0, 1],
@@ -245,13 +271,42 @@ def test_official_mat_layout(tmp_path):
 
 def test_official_mat_bad_input(tmp_path):
     scipy.io.savemat(tmp_path / "other.mat", {"annolist": np.zeros(3)})
-    (tmp_path / "images").mkdir()
-    shutil.copy(REAL / "mpii" / "005808361.jpg", tmp_path / "images")
+    write_image(tmp_path / "images" / "005808361.jpg", 720, 1280)
     with pytest.raises(CardError, match=r"other\.mat: RELEASE: missing"):
         Mpii().index(make_card(tmp_path, tmp_path, "other.mat"), "train")
-    bad = [annorect([(16, 1.0, 2.0, 1)], (1.0, 1.0), 1.0)]
-    write_release(tmp_path / "bad.mat", [("005808361.jpg", bad)], [1])
+    bad = [mpii_annorect([(16, 1.0, 2.0, 1)], (1.0, 1.0), 1.0)]
+    write_mpii_mat(tmp_path / "bad.mat", [("005808361.jpg", bad)], [1])
     card = make_card(tmp_path, tmp_path, "bad.mat")
     item = Mpii().index(card, "train")[0]
     with pytest.raises(ConversionError, match=r"annolist\(1\)\.annorect\(1\): point id 16"):
         Mpii().convert(card, "train", item)
+
+
+def test_shipped_card_reads_the_release_layout_with_eft_fits(tmp_path, monkeypatch):
+    """datasets/mpii.yaml on images/ and mpii_human_pose_v1_u12_2/...mat as written by
+    write_mpii, with an EFT file: people, points, is_visible and the rect without points."""
+    monkeypatch.setenv("INSTANCEHMR_DATA", str(tmp_path))
+    root = tmp_path / "data" / "raw" / "mpii"
+    written = write_mpii(root)
+    assert (root / MPII_MAT).is_file()
+    write_eft(root / "eft_fit" / "MPII_ver01.json", [])
+    card = load_card(Path(__file__).resolve().parents[4] / "datasets" / "mpii.yaml")
+    converter, records = convert_all(card)
+    people = written["train"]
+    assert sorted(records) == sorted(f"mpii/train/{Path(n).stem}" for n in people)
+    assert converter.stats["train"]["persons"] == sum(len(p) for p in people.values()) == 3
+    for name, persons in people.items():
+        got = records[f"mpii/train/{Path(name).stem}"].persons
+        assert len(got) == len(persons)
+        for person, source in zip(got, persons, strict=True):
+            if not source["points"]:  # no annopoints: a person without joints, boxed
+                assert (person.keypoints_2d_vis == VIS_UNLABELLED).all()
+                (cx, cy), half = np.asarray(source["objpos"]) - 1, 100 * source["scale"]
+                np.testing.assert_allclose(person.box, [cx - half, cy - half, cx + half, cy + half])
+                continue
+            assert (person.keypoints_2d_vis != VIS_UNLABELLED).sum() == len(source["points"])
+            for k, x, y, visible in source["points"]:
+                joint = MPII[k]
+                np.testing.assert_allclose(person.keypoints_2d[joint], [x - 1, y - 1], rtol=1e-6)
+                code = VIS_OCCLUDED if visible == 0 else VIS_VISIBLE
+                assert person.keypoints_2d_vis[joint] == code, (name, k, visible)

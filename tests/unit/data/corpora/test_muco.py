@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import yaml
+from corpus_files import MUCO_C, MUCO_F, write_muco
 
 from instancehmr.body.joint_sets import CANONICAL_INDEX
 from instancehmr.data.cards import CardError, load_card
@@ -23,52 +23,7 @@ from instancehmr.data.schema import (
     to_table,
 )
 
-WIDTH, HEIGHT = 160, 120
-F, C = (150.0, 155.0), (80.0, 60.0)
-
-
-def person(rng: np.random.Generator, x: float) -> dict:
-    """One annotation: 21 joints around (x, 0, 4 m) in mm, projected; a few hidden joints."""
-    cam = np.array([x, 0.0, 4000.0]) + rng.normal(scale=300.0, size=(21, 3))
-    img = cam[:, :2] / cam[:, 2:] * F + C
-    vis = np.ones(21, int)
-    vis[[3, 17]] = 0
-    lo, hi = img.min(0), img.max(0)
-    return {
-        "keypoints_img": img.tolist(),
-        "keypoints_cam": cam.tolist(),
-        "keypoints_vis": vis.tolist(),
-        "bbox": [*lo.tolist(), *(hi - lo).tolist()],
-    }
-
-
-def write_corpus(root: Path, n_images: int = 3) -> dict:
-    rng = np.random.default_rng(0)
-    images, annotations = [], []
-    for i in range(n_images):
-        name = f"augmented_set/{i:06d}.jpg"
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(root / name), np.full((HEIGHT, WIDTH, 3), 40 * i, np.uint8))
-        images.append(
-            {
-                "id": 10 + i,
-                "file_name": name,
-                "width": WIDTH,
-                "height": HEIGHT,
-                "f": list(F),
-                "c": list(C),
-            }
-        )
-        for x in [-600.0, 700.0][: [2, 1, 0][i % 3]]:
-            annotations.append({"id": len(annotations), "image_id": 10 + i, **person(rng, x)})
-    annotations[0]["keypoints_img"][20] = [-30.0, 50.0]  # left toe outside the image
-    data = {
-        "images": images,
-        "annotations": annotations,
-        "categories": [{"id": 1, "name": "person"}],
-    }
-    (root / "MuCo-3DHP.json").write_text(json.dumps(data))
-    return data
+F, C = MUCO_F, MUCO_C
 
 
 def make_card(tmp_path: Path, root: Path, annotations: str = "MuCo-3DHP.json", **fields):
@@ -91,7 +46,7 @@ def make_card(tmp_path: Path, root: Path, annotations: str = "MuCo-3DHP.json", *
 @pytest.fixture
 def corpus(tmp_path):
     root = tmp_path / "muco"
-    return root, write_corpus(root)
+    return root, write_muco(root)
 
 
 def test_people_joints_visibility_and_metres(tmp_path, corpus):

@@ -1,4 +1,4 @@
-"""panoptic on sequences written in the Panoptic toolbox's layout (bodies, calibration, HD frames)."""
+"""panoptic on sequences written here in the Panoptic toolbox's layout (bodies, calibration, HD frames)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from panoptic_files import CAMERAS, HEIGHT, N_FRAMES, WIDTH, camera, write_sequence
+from corpus_files import PANOPTIC_SIZE, panoptic_camera, write_panoptic
 
 from instancehmr.body.joint_sets import PANOPTIC19
 from instancehmr.data.cards import CardError, load_card
@@ -22,13 +22,16 @@ from instancehmr.data.schema import (
     to_table,
 )
 
+HEIGHT, WIDTH = PANOPTIC_SIZE
 SEQUENCES = ("160422_haggling1", "160906_pizza1")
+CAMERAS = ("00_16", "00_30")
+N_FRAMES = 4
 
 
 @pytest.fixture
 def corpus(tmp_path):
     root = tmp_path / "panoptic"
-    return root, {seq: write_sequence(root, seq, i) for i, seq in enumerate(SEQUENCES)}
+    return root, write_panoptic(root, {seq: range(N_FRAMES) for seq in SEQUENCES}, CAMERAS)
 
 
 def make_card(tmp_path: Path, root: Path, **options):
@@ -99,45 +102,6 @@ def test_bodies_project_into_each_chosen_hd_camera(tmp_path, corpus):
     assert records[0].persons[0].keypoints_2d_vis[index][7] == VIS_UNLABELLED  # the missing knee
 
 
-def test_a_joint_far_outside_the_field_of_view_that_the_lens_folds_into_the_image_is_not_seen(
-    tmp_path, corpus
-):
-    """66 degrees off the axis of camera 00_16 (normalized x = 2.2), the fixture's own barrel
-    distortion maps a ray back inside the image; the camera cannot see it."""
-    root, truth = corpus
-    seq = SEQUENCES[0]
-    cam = next(c for c in truth[seq]["calibration"]["cameras"] if c["name"] == "00_16")
-    R, t = np.array(cam["R"]), np.array(cam["t"]).reshape(3)
-    aside = (np.array([2.2, 0.05, 1.0]) * 250.0 - t) @ R  # world point of that camera ray
-    folded = toolbox_projection(aside[None], cam)[0]
-    assert 0 < folded[0] < WIDTH and 0 < folded[1] < HEIGHT  # the lens model says: visible
-    body_file = root / seq / "hdPose3d_stage1_coco19" / "body3DScene_00000000.json"
-    scene = json.loads(body_file.read_text())
-    scene["bodies"][0]["joints19"][4 * 5 : 4 * 5 + 3] = aside.tolist()  # person 0's left wrist
-    everywhere = np.tile(np.concatenate([aside, [0.9]]), (19, 1))  # a body only there
-    scene["bodies"].append({"id": 4, "joints19": everywhere.reshape(-1).tolist()})
-    body_file.write_text(json.dumps(scene))
-    card = make_card(tmp_path, root)
-    converter = PanopticConverter()
-    item = next(i for i in converter.index(card, "test") if i["camera"] == "00_16")
-    record = converter.convert(card, "test", item)
-    assert len(record.persons) == 2  # the body beside the camera is not in this image
-    wrist = PANOPTIC19.canonical_indices[5]
-    person = record.persons[0]
-    assert person.keypoints_2d_vis[wrist] == VIS_UNLABELLED
-    assert person.keypoints_3d_valid[wrist]  # the 3-D label stays
-    np.testing.assert_allclose(person.keypoints_3d[wrist], aside @ R.T / 100 + t / 100, rtol=1e-5)
-
-
-def test_lens_limit_is_the_turning_point_of_the_radial_model():
-    assert lens_limit(np.array([-0.3, 0.0, 0.0, 0.0, 0.0])) == pytest.approx(1 / 0.9**0.5)
-    assert lens_limit(np.array([0.2, 0.01, 0.001, 0.0, 0.0])) == float("inf")
-    k1, k2, _, _, k3 = camera("00_16", 0.0)["distCoef"]
-    r = lens_limit(np.array([k1, k2, 0.0, 0.0, k3]))
-    slope = 1 + 3 * k1 * r**2 + 5 * k2 * r**4 + 7 * k3 * r**6
-    assert 1.5 < r < 2.2 and slope == pytest.approx(0.0, abs=1e-9)
-
-
 def test_sample_ids_carry_the_sequence_group():
     assert sample_group("panoptic/test/160422_haggling1/00_16/00000012") == "Haggling"
     assert sample_group("panoptic/test/160422_mafia2/00_30/00000012") == "Mafia"
@@ -186,3 +150,42 @@ def test_nan_joints_and_corrupt_jpeg_fail_their_frame(tmp_path, corpus):
         converter.convert(card, "test", items[("160422_haggling1", "00_16", 1)])
     with pytest.raises(ConversionError, match=r"00_30_00000002\.jpg"):
         converter.convert(card, "test", items[("160422_haggling1", "00_30", 2)])
+
+
+def test_a_joint_far_outside_the_field_of_view_that_the_lens_folds_into_the_image_is_not_seen(
+    tmp_path, corpus
+):
+    """66 degrees off the axis of camera 00_16 (normalized x = 2.2), the fixture's own barrel
+    distortion maps a ray back inside the image; the camera cannot see it."""
+    root, truth = corpus
+    seq = SEQUENCES[0]
+    cam = next(c for c in truth[seq]["calibration"]["cameras"] if c["name"] == "00_16")
+    R, t = np.array(cam["R"]), np.array(cam["t"]).reshape(3)
+    aside = (np.array([2.2, 0.05, 1.0]) * 250.0 - t) @ R  # world point of that camera ray
+    folded = toolbox_projection(aside[None], cam)[0]
+    assert 0 < folded[0] < WIDTH and 0 < folded[1] < HEIGHT  # the lens model says: visible
+    body_file = root / seq / "hdPose3d_stage1_coco19" / "body3DScene_00000000.json"
+    scene = json.loads(body_file.read_text())
+    scene["bodies"][0]["joints19"][4 * 5 : 4 * 5 + 3] = aside.tolist()  # person 0's left wrist
+    everywhere = np.tile(np.concatenate([aside, [0.9]]), (19, 1))  # a body only there
+    scene["bodies"].append({"id": 4, "joints19": everywhere.reshape(-1).tolist()})
+    body_file.write_text(json.dumps(scene))
+    card = make_card(tmp_path, root)
+    converter = PanopticConverter()
+    item = next(i for i in converter.index(card, "test") if i["camera"] == "00_16")
+    record = converter.convert(card, "test", item)
+    assert len(record.persons) == 2  # the body beside the camera is not in this image
+    wrist = PANOPTIC19.canonical_indices[5]
+    person = record.persons[0]
+    assert person.keypoints_2d_vis[wrist] == VIS_UNLABELLED
+    assert person.keypoints_3d_valid[wrist]  # the 3-D label stays
+    np.testing.assert_allclose(person.keypoints_3d[wrist], aside @ R.T / 100 + t / 100, rtol=1e-5)
+
+
+def test_lens_limit_is_the_turning_point_of_the_radial_model():
+    assert lens_limit(np.array([-0.3, 0.0, 0.0, 0.0, 0.0])) == pytest.approx(1 / 0.9**0.5)
+    assert lens_limit(np.array([0.2, 0.01, 0.001, 0.0, 0.0])) == float("inf")
+    k1, k2, _, _, k3 = panoptic_camera("00_16", 0.0)["distCoef"]
+    r = lens_limit(np.array([k1, k2, 0.0, 0.0, k3]))
+    slope = 1 + 3 * k1 * r**2 + 5 * k2 * r**4 + 7 * k3 * r**6
+    assert 1.5 < r < 2.2 and slope == pytest.approx(0.0, abs=1e-9)

@@ -1,7 +1,9 @@
-"""3dpw on sequence pickles written in 3DPW's layout (2 people, joints from the body model)."""
+"""3dpw on sequence pickles written here in 3DPW's layout (2 people, joints from the body model),
+pickled the Python 2 way as the released files are."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +11,17 @@ import pytest
 import roma
 import torch
 import yaml
-from pw3d_files import HEIGHT, WIDTH, K, rotation, write_image, write_pickle, write_sequence
+from corpus_files import PW3D_INTRINSICS as K
+from corpus_files import (
+    PW3D_SIZE,
+    write_pw3d,
+    write_pw3d_image,
+    write_pw3d_sequence,
+    write_py2_pickle,
+)
 
 from instancehmr.body.joint_sets import SMPL
+from instancehmr.body.safe_pickle import load_pickle
 from instancehmr.data.cards import CardError, load_card
 from instancehmr.data.corpora.base import ConversionError
 from instancehmr.data.corpora.pw3d import PC_RANGES, Pw3dConverter
@@ -23,6 +33,7 @@ from instancehmr.data.schema import (
     to_table,
 )
 
+HEIGHT, WIDTH = PW3D_SIZE
 #: Where each 3DPW-PC sequence lives in the fixture and how many frames it has (dancing_01 is
 #: shorter than its range, so the range is clipped).
 LAYOUT = {
@@ -35,16 +46,33 @@ LAYOUT = {
 }
 
 
+def rotation(rotvec) -> np.ndarray:
+    return roma.rotvec_to_rotmat(torch.tensor(rotvec, dtype=torch.float64)).numpy()
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, body):
     root = tmp_path_factory.mktemp("3dpw")
-    sequences = {}
-    for seed, (name, (split, n_frames)) in enumerate(LAYOUT.items()):
-        path = root / "sequenceFiles" / split / f"{name}.pkl"
-        sequences[name] = write_sequence(path, name, n_frames, body, seed)
-    for frame in (0, 1, 2, 3, 200):
-        write_image(root, "courtyard_basketball_00", frame)
+    sequences = write_pw3d(
+        root, body, LAYOUT, images={"courtyard_basketball_00": (0, 1, 2, 3, 200)}
+    )
     return root, sequences
+
+
+def test_sequence_files_are_python2_pickles_read_with_latin1(corpus):
+    root, sequences = corpus
+    path = root / "sequenceFiles" / "train" / "courtyard_basketball_00.pkl"
+    raw = path.read_bytes()
+    # Protocol 2, arrays through numpy.core.multiarray, their data as Python 2 strings
+    assert raw[:2] == b"\x80\x02" and b"numpy.core.multiarray" in raw and b"_codecs" not in raw
+    with pytest.raises(UnicodeDecodeError):
+        pickle.loads(raw)  # Python 3's default ASCII decoding: the array data are not text
+    loaded = load_pickle(path)
+    expected = sequences["courtyard_basketball_00"]
+    assert loaded["sequence"] == "courtyard_basketball_00" and loaded["genders"] == ["m", "f"]
+    np.testing.assert_array_equal(loaded["jointPositions"][1], expected["jointPositions"][1])
+    np.testing.assert_array_equal(loaded["campose_valid"][0], expected["campose_valid"][0])
+    assert loaded["cam_poses"].dtype == np.float64 and loaded["campose_valid"][0].dtype == bool
 
 
 def make_card(tmp_path: Path, root: Path, **fields):
@@ -178,15 +206,15 @@ def test_only_the_person_frames_the_official_evaluation_scores_are_kept(tmp_path
     own = tmp_path / "own"
     for split in ("train", "test"):
         path = own / "sequenceFiles" / split / "s.pkl"
-        data = write_sequence(path, "courtyard_basketball_00", 8, body, 0)
+        data = write_pw3d_sequence(path, "courtyard_basketball_00", 8, body, 0)
         data["campose_valid"][1][2] = False
         data["campose_valid"][0][4] = data["campose_valid"][1][4] = False
         data["poses2d"][0][5] = 0.0  # person 0 has no 2-D keypoints in frame 5
         data["poses2d"][0][6] = data["poses2d"][1][6] = 0.0  # nobody in frame 6
         data["poses2d"][1][7, 2] = 0.0  # zero confidences alone do not drop a person
-        write_pickle(path, data)
+        write_py2_pickle(path, data)
     for frame in range(8):
-        write_image(own, "courtyard_basketball_00", frame)
+        write_pw3d_image(own, "courtyard_basketball_00", frame)
     card = make_card(tmp_path, own)
     converter = Pw3dConverter()
     for split in ("train", "test"):
@@ -202,9 +230,9 @@ def test_only_the_person_frames_the_official_evaluation_scores_are_kept(tmp_path
 def test_a_poses2d_of_the_wrong_shape_fails_before_work(tmp_path, body):
     own = tmp_path / "own"
     path = own / "sequenceFiles" / "test" / "s.pkl"
-    data = write_sequence(path, "courtyard_basketball_00", 4, body, 0)
+    data = write_pw3d_sequence(path, "courtyard_basketball_00", 4, body, 0)
     data["poses2d"][1] = np.ones((4, 18, 3))
-    write_pickle(path, data)
+    write_py2_pickle(path, data)
     (own / "imageFiles").mkdir()
     with pytest.raises(
         CardError, match=r"poses2d\[1\] has shape \(4, 18, 3\), expected \(4, 3, 18\)"
@@ -221,7 +249,7 @@ def test_missing_folder_missing_key_and_missing_pc_sequence_fail_before_work(tmp
         Pw3dConverter().check(bad, "train")
     own = tmp_path / "own"
     data = {k: v for k, v in sequences["courtyard_basketball_00"].items() if k != "cam_poses"}
-    write_pickle(own / "sequenceFiles" / "train" / "courtyard_basketball_00.pkl", data)
+    write_py2_pickle(own / "sequenceFiles" / "train" / "courtyard_basketball_00.pkl", data)
     (own / "imageFiles").mkdir()
     card = make_card(tmp_path, own)
     with pytest.raises(CardError, match=r"courtyard_basketball_00\.pkl: no \['cam_poses'\]"):
@@ -233,11 +261,11 @@ def test_missing_folder_missing_key_and_missing_pc_sequence_fail_before_work(tmp
 def test_nan_joints_fail_that_frame_and_a_corrupt_jpeg_fails_its_frame(tmp_path, body):
     own = tmp_path / "own"
     path = own / "sequenceFiles" / "train" / "courtyard_basketball_00.pkl"
-    data = write_sequence(path, "courtyard_basketball_00", 4, body, 0)
+    data = write_pw3d_sequence(path, "courtyard_basketball_00", 4, body, 0)
     data["jointPositions"][1][2, 7] = np.nan
-    write_pickle(path, data)
+    write_py2_pickle(path, data)
     for frame in range(4):
-        write_image(own, "courtyard_basketball_00", frame)
+        write_pw3d_image(own, "courtyard_basketball_00", frame)
     (own / "imageFiles" / "courtyard_basketball_00" / "image_00003.jpg").write_bytes(
         b"\xff\xd8\xff\xdbbroken"
     )

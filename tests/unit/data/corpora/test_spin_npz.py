@@ -1,4 +1,5 @@
-"""spin_npz on the real Human3.6M and MPI-INF-3DHP samples (read-only) and variants in tmp_path."""
+"""spin_npz on the real Human3.6M and MPI-INF-3DHP samples (read-only) and variants in tmp_path, and
+on both corpora written here in mmpose's layouts (the shipped cards)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from corpus_files import write_h36m, write_mpi_inf_3dhp
 from samples import REAL_SAMPLES as REAL
 
 from instancehmr.body.joint_sets import CANONICAL_INDEX, H36M
@@ -25,8 +27,6 @@ from instancehmr.data.schema import (
     persons_from_row,
     to_table,
 )
-
-pytestmark = pytest.mark.real_samples  # every test here reads the real samples
 
 H36M_DIR = REAL / "h36m"
 MPI_DIR = REAL / "mpi_inf_3dhp"
@@ -97,6 +97,7 @@ def assert_round_trip(records) -> None:
             np.testing.assert_array_equal(after.keypoints_3d_valid, before.keypoints_3d_valid)
 
 
+@pytest.mark.real_samples
 def test_h36m_part_and_s_land_on_h36m_joints_with_camera_intrinsics(tmp_path):
     card = h36m_card(tmp_path)
     records = convert_all(card, "train")
@@ -128,6 +129,7 @@ def test_h36m_part_and_s_land_on_h36m_joints_with_camera_intrinsics(tmp_path):
         assert np.abs(projected - person.keypoints_2d[h36m]).max() < 3.0
 
 
+@pytest.mark.real_samples
 def test_mpi_inf_3dhp_joints_map_by_meaning_and_out_of_frame_joints_stay_labelled(tmp_path):
     card = mpi_card(tmp_path, flags="in_frame")
     test = convert_all(card, "test")
@@ -157,6 +159,7 @@ def test_mpi_inf_3dhp_joints_map_by_meaning_and_out_of_frame_joints_stay_labelle
     np.testing.assert_allclose(train[1].intrinsics[:2, 2], train_cameras["S8_Seq1_Cam8"]["c"][:, 0])
 
 
+@pytest.mark.real_samples
 def test_flags_read_as_labels_drop_unflagged_joints(tmp_path):
     ts2 = convert_all(mpi_card(tmp_path), "test")[1].persons[0]
     out = MPI_INF_3DHP17.canonical_indices[[4, 7]]
@@ -192,6 +195,7 @@ def variant_card(tmp_path: Path, folder: Path, **fields):
     return make_card(tmp_path, folder, splits, options=options, **fields)
 
 
+@pytest.mark.real_samples
 def test_rows_of_one_image_become_its_people_and_smpl_gt_is_kept(tmp_path):
     with np.load(H36M_DIR / "test_h36m_body3d.npz") as npz:
         names = npz["imgname"].copy()
@@ -207,6 +211,7 @@ def test_rows_of_one_image_become_its_people_and_smpl_gt_is_kept(tmp_path):
     np.testing.assert_allclose(second.smpl_betas, shape[1, :10])
 
 
+@pytest.mark.real_samples
 def test_keep_every_keeps_every_nth_image_of_the_train_split_only(tmp_path):
     with np.load(H36M_DIR / "test_h36m_body3d.npz") as npz:
         rows = {k: np.concatenate([npz[k]] * 3) for k in ("center", "scale", "part", "S")}
@@ -219,6 +224,7 @@ def test_keep_every_keeps_every_nth_image_of_the_train_split_only(tmp_path):
     assert len(converter.index(card, "test")) == 12
 
 
+@pytest.mark.real_samples
 def test_card_pointing_at_a_missing_file_fails_before_work(tmp_path):
     card = make_card(
         tmp_path,
@@ -230,12 +236,14 @@ def test_card_pointing_at_a_missing_file_fails_before_work(tmp_path):
         SpinNpzConverter().check(card, "train")
 
 
+@pytest.mark.real_samples
 def test_npz_without_s_names_the_file_and_key(tmp_path):
     card = variant_card(tmp_path, variant(tmp_path, S=None))
     with pytest.raises(CardError, match=r"test_h36m_body3d\.npz: no array 'S'"):
         SpinNpzConverter().index(card, "train")
 
 
+@pytest.mark.real_samples
 @pytest.mark.parametrize(
     ("options", "match"),
     [
@@ -255,6 +263,7 @@ def test_bad_layout_or_camera_options_name_the_field(tmp_path, options, match):
         SpinNpzConverter().index(card, "train")
 
 
+@pytest.mark.real_samples
 def test_millimetres_are_refused(tmp_path):
     with np.load(H36M_DIR / "test_h36m_body3d.npz") as npz:
         s = npz["S"].copy()
@@ -264,6 +273,7 @@ def test_millimetres_are_refused(tmp_path):
         SpinNpzConverter().index(card, "train")
 
 
+@pytest.mark.real_samples
 def test_nan_joints_fail_that_frame_only(tmp_path):
     with np.load(H36M_DIR / "test_h36m_body3d.npz") as npz:
         s = npz["S"].copy()
@@ -276,6 +286,7 @@ def test_nan_joints_fail_that_frame_only(tmp_path):
         converter.convert(card, "train", items[2])
 
 
+@pytest.mark.real_samples
 def test_corrupt_jpeg_is_a_conversion_error(tmp_path):
     folder = variant(tmp_path)
     image = folder / "S1/S1_Directions_1.54138969/S1_Directions_1.54138969_000001.jpg"
@@ -286,8 +297,130 @@ def test_corrupt_jpeg_is_a_conversion_error(tmp_path):
         converter.convert(card, "train", converter.index(card, "train")[0])
 
 
+@pytest.mark.real_samples
 def test_camera_pickle_with_a_foreign_global_is_refused_naming_it(tmp_path):
     folder = variant(tmp_path)
     (folder / "cameras.pkl").write_bytes(pickle.dumps(collections.OrderedDict(), protocol=2))
     with pytest.raises(CardError, match=r"cameras\.pkl: cannot read.*collections\.OrderedDict"):
         SpinNpzConverter().index(variant_card(tmp_path, folder), "train")
+
+
+# -- Human3.6M and MPI-INF-3DHP written here ---------------------------------------------------
+
+DATASETS = Path(__file__).resolve().parents[4] / "datasets"
+
+
+def assert_rows_as_written(records, arrays: dict, rows: list[int], layout, cameras, key) -> None:
+    """Record i holds npz row rows[i]: part -> 2-D joints, S -> 3-D joints (all valid), the
+    row's camera (``key(imgname)``) -> intrinsics; a joint with flag 0 (in_frame) is out of
+    frame but labelled."""
+    assert [r.sample_id.split("/", 2)[2] for r in records] == [
+        str(arrays["imgname"][i]) for i in rows
+    ]
+    index = layout.canonical_indices
+    for record, row in zip(records, rows, strict=True):
+        (person,) = record.persons
+        part, S = arrays["part"][row], arrays["S"][row]
+        np.testing.assert_allclose(person.keypoints_2d[index], part[:, :2], rtol=1e-5)
+        codes = np.where(part[:, 2] > 0, VIS_VISIBLE, VIS_OUT_OF_FRAME)
+        np.testing.assert_array_equal(person.keypoints_2d_vis[index], codes)
+        assert (np.delete(person.keypoints_2d_vis, index) == VIS_UNLABELLED).all()
+        np.testing.assert_allclose(person.keypoints_3d[index], S[:, :3], rtol=1e-5)
+        assert person.keypoints_3d_valid[index].all() and person.keypoints_3d_valid.sum() == 17
+        cam = cameras[key(str(arrays["imgname"][row]))]
+        (fx, fy), (cx, cy) = cam["f"].ravel(), cam["c"].ravel()
+        np.testing.assert_allclose(record.intrinsics, [[fx, 0, cx], [0, fy, cy], [0, 0, 1]])
+        # K projects S onto part (the writer made part that way)
+        uv = S[:, :2] / S[:, 2:3] * [fx, fy] + [cx, cy]
+        np.testing.assert_allclose(person.keypoints_2d[index], uv, atol=1e-3)
+
+
+def h36m_key(imgname: str) -> tuple:
+    return re.search(H36M_KEY, imgname).groups()
+
+
+def test_written_h36m_through_the_shipped_card_keeps_one_frame_in_five(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSTANCEHMR_DATA", str(tmp_path))
+    written = write_h36m(tmp_path / "data" / "raw" / "h36m")
+    card = load_card(DATASETS / "h36m.yaml")
+    assert card.keep_every == 5
+    records = convert_all(card, "train")
+    assert_rows_as_written(records, written["npz"], [0, 5], H36M, written["cameras"], h36m_key)
+    assert (
+        records[0].sample_id
+        == "h36m/train/S1/S1_Directions_1.54138969/S1_Directions_1.54138969_000001.jpg"
+    )
+    assert all(p.smpl_source == "none" for r in records for p in r.persons)
+
+
+def test_written_h36m_every_row_rows_of_one_image_and_smpl_gt(tmp_path):
+    root = tmp_path / "h36m"
+    written = write_h36m(root)
+    arrays = dict(written["npz"])
+    n = len(arrays["imgname"])
+    arrays["pose"] = np.random.default_rng(1).normal(size=(n, 72)) * 0.1
+    arrays["shape"] = np.arange(n * 10, dtype=np.float64).reshape(n, 10)
+    np.savez(root / "annotation_body3d" / "fps50" / "h36m_train.npz", **arrays)
+    splits = {
+        "train": {
+            "annotations": "annotation_body3d/fps50/h36m_train.npz",
+            "images": "images",
+            "cameras": "annotation_body3d/cameras.pkl",
+        }
+    }
+    options = {"joint_set": "h36m17", "flags": "in_frame", "camera_key": H36M_KEY}
+    card = make_card(tmp_path, root, splits, options=options)
+    records = convert_all(card, "train")  # keep_every 1: every row
+    assert_rows_as_written(records, arrays, list(range(n)), H36M, written["cameras"], h36m_key)
+    for record, pose, shape in zip(records, arrays["pose"], arrays["shape"], strict=True):
+        person = record.persons[0]
+        assert person.smpl_source == "gt"
+        np.testing.assert_allclose(person.smpl_pose, pose, rtol=1e-6)
+        np.testing.assert_allclose(person.smpl_betas, shape, rtol=1e-6)
+    arrays["imgname"] = arrays["imgname"].copy()
+    arrays["imgname"][1] = arrays["imgname"][0]  # rows 0 and 1: two people of one image
+    np.savez(root / "annotation_body3d" / "fps50" / "h36m_train.npz", **arrays)
+    records = convert_all(card, "train")
+    assert [len(r.persons) for r in records] == [2, 1, 1, 1, 1]
+    second = records[0].persons[1]
+    np.testing.assert_allclose(
+        second.keypoints_3d[H36M.canonical_indices], arrays["S"][1, :, :3], rtol=1e-6
+    )
+    np.testing.assert_allclose(second.smpl_pose, arrays["pose"][1], rtol=1e-6)
+
+
+def test_written_mpi_inf_3dhp_through_the_shipped_card(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSTANCEHMR_DATA", str(tmp_path))
+    written = write_mpi_inf_3dhp(tmp_path / "data" / "raw" / "mpi_inf_3dhp")
+    card = load_card(DATASETS / "mpi_inf_3dhp.yaml")
+    assert card.options["flags"] == "in_frame"
+
+    def key(imgname: str) -> str:
+        return re.search(MPI_KEY, imgname).group(1)
+
+    for split, rows in (("train", [0, 5]), ("test", [0, 1])):  # keep_every 5: train only
+        records = convert_all(card, split)
+        source = written[split]
+        assert_rows_as_written(records, source["npz"], rows, MPI_INF_3DHP17, source["cameras"], key)
+    # The last test row's wrists lie left of the image: labelled, out of frame, 3-D valid.
+    ts2 = records[1].persons[0]
+    wrists = MPI_INF_3DHP17.canonical_indices[[4, 7]]
+    assert (ts2.keypoints_2d_vis[wrists] == VIS_OUT_OF_FRAME).all()
+    assert (ts2.keypoints_2d[wrists][:, 0] < 0).all() and ts2.keypoints_3d_valid[wrists].all()
+
+
+def test_written_mpi_inf_3dhp_flags_read_as_labels_drop_the_wrists(tmp_path):
+    root = tmp_path / "mpi"
+    write_mpi_inf_3dhp(root)
+    splits = {
+        "test": {
+            "annotations": "annotations/mpi_inf_3dhp_test_valid.npz",
+            "images": "images",
+            "cameras": "annotations/cameras_test.pkl",
+        }
+    }
+    options = {"joint_set": "mpi_inf_3dhp17", "camera_key": MPI_KEY}  # flags: labelled
+    ts2 = convert_all(make_card(tmp_path, root, splits, options=options), "test")[1].persons[0]
+    wrists = MPI_INF_3DHP17.canonical_indices[[4, 7]]
+    assert (ts2.keypoints_2d_vis[wrists] == VIS_UNLABELLED).all()
+    assert not ts2.keypoints_3d_valid[wrists].any()
