@@ -170,3 +170,60 @@ def test_a_run_that_diverges_ends_failed_and_registers_nothing(workdir, capsys):
     assert "error.txt" in [a.path for a in client.list_artifacts(run.info.run_id)]
     versions = client.search_model_versions("name = 'instancehmr'")
     assert all(v.run_id != run.info.run_id for v in versions)
+
+
+def test_the_real_corpus_mix_trains_with_finite_weights(
+    workdir, body, tmp_path, monkeypatch, capsys
+):
+    """Through the CLI: COCO, CrowdPose, MPII (2-D only), Human3.6M and MPI-INF-3DHP (3-D joints)
+    from their shipped cards over the real samples (written files of the same layouts on a
+    clone without them), mixed with the synthetic corpus. Training and validation stay finite,
+    every weight of the checkpoint is finite, and the run is FINISHED and registered."""
+    import torch
+    import yaml
+    from corpus_layouts import LAYOUTS, Lay
+    from mlflow.tracking import MlflowClient
+    from samples import REAL_SAMPLES
+
+    from instancehmr.cli import main
+    from instancehmr.train.checkpoint import load_training_state
+
+    root, overrides = workdir
+    lay = Lay(tmp_path / "home", tmp_path / "cards", body, REAL_SAMPLES.is_dir())
+    lay.cards.mkdir()
+    chosen = {"coco", "crowdpose", "mpii", "h36m_every_frame", "mpi_inf_3dhp"}
+    corpora = [c for stem in ("coco", "crowdpose", "mpii", "h36m", "mpi_inf_3dhp")
+               for c in LAYOUTS[stem](lay) if c.name in chosen]  # fmt: skip
+    monkeypatch.setenv("INSTANCEHMR_DATA", str(lay.data))
+    synthetic = next(o.split("=", 1)[1] for o in overrides if o.startswith("data.mix.0.card="))
+    # Each corpus weighted by its size: one epoch reads all of them once.
+    mix = [{"card": str(c.card), "weight": float(c.splits["train"][0])} for c in corpora]
+    mix.append({"card": synthetic, "weight": 32.0})
+    code = main([
+        "train", str(REPO / "experiments" / "quickstart.yaml"), *overrides,
+        f"data.mix={yaml.safe_dump(mix, default_flow_style=True).strip()}", "train.epochs=1",
+        f"tracking.storage_path={root / 'ray_results'}", "tracking.run_name=real-mix",
+    ])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0, out.err[-3000:]
+    client = MlflowClient()
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("quickstart").experiment_id],
+        "tags.`instancehmr.run_name` = 'real-mix'",
+    )
+    assert run.info.status == "FINISHED"
+    for corpus in corpora:
+        assert run.data.tags[f"data_manifest.{corpus.name}"]
+    metrics = run.data.metrics
+    assert all(
+        torch.isfinite(torch.tensor(metrics[k]))
+        for k in metrics
+        if k.startswith(("val/", "train/"))
+    )
+    assert metrics["train/skipped_steps"] == 0
+    state = load_training_state(run.data.tags["best_checkpoint"])
+    weights = [v for v in state["model"].values() if v.is_floating_point()]
+    assert weights and all(torch.isfinite(w).all() for w in weights)
+    assert any(
+        v.run_id == run.info.run_id for v in client.search_model_versions("name = 'instancehmr'")
+    )
