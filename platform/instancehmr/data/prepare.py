@@ -254,9 +254,7 @@ def prepare_corpus(
     """Convert the shards of ``plan`` that are not up to date (all with ``force``); write the
     manifest and the error report, keeping the splits outside ``plan`` that the manifest lists
     (see the module docstring). PrepareError when more than ``max_error_rate`` of the planned
-    splits' samples failed."""
-    import ray.data
-
+    splits' samples failed. Ray starts only when a shard needs converting."""
     corpus_dir = out_dir / card.name
     old_manifest = _read_manifest(corpus_dir) or {}
     kept = {}
@@ -277,6 +275,11 @@ def prepare_corpus(
     started = time.perf_counter()
     results = list(done.values())
     if todo:
+        import ray.data
+
+        from instancehmr.runtime import init_ray
+
+        init_ray()
         rows = [{"task": pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL)} for t in todo]
         ds = ray.data.from_items(rows, override_num_blocks=len(todo))
         results += [json.loads(r["result"]) for r in ds.map(convert_shard, num_cpus=1).take_all()]
@@ -372,12 +375,9 @@ def prepare(
 ) -> list[dict]:
     """Prepare ``splits`` of every card (all of each card's when None) and return the manifests;
     all cards and the files of those splits are checked before any conversion (CardError)."""
-    from instancehmr.runtime import init_ray
-
     out_dir = Path(out_dir)
     cards = [load_card(p) for p in card_paths]
     plans = [plan_shards(card, out_dir, rows_per_shard, splits) for card in cards]
-    init_ray()
     return [
         prepare_corpus(card, out_dir, plan, max_error_rate, force)
         for card, plan in zip(cards, plans, strict=True)
