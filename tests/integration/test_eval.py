@@ -291,3 +291,28 @@ def test_panoptic_reports_the_17_joint_protocol_beside_the_labelled_mean(workdir
     assert f"| gt-centers | {' | '.join(cells)} |" in result.table
     assert "| paper (ResNet-50, gt-centers) |  |  |  |  | 126.1 |" in result.table
     assert "17 Human3.6M joints" in result.table
+
+
+def test_cli_prints_crowdpose_ap_by_its_own_definition(workdir, body, monkeypatch, capsys):
+    """``instancehmr eval CKPT crowdpose`` as a user runs it: the shipped card over the files
+    laid out where it says (the real sample, or written files of its layout); the table has
+    AP, AP50, AP75 and AP easy / medium / hard, the undefined ones (no easy or hard image) as
+    n/a, never as a number."""
+    from corpus_layouts import LAYOUTS, Lay
+    from samples import REAL_SAMPLES
+
+    from instancehmr.cli import main
+
+    lay = Lay(workdir / "crowdpose-home", workdir / "crowdpose-cards", body, REAL_SAMPLES.is_dir())
+    lay.cards.mkdir()
+    LAYOUTS["crowdpose"](lay)
+    monkeypatch.setenv("INSTANCEHMR_DATA", str(lay.data))
+    assert main(["eval", str(workdir / "ckpt"), "crowdpose", "--out", "cli-crowdpose"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "| CrowdPose AP | CrowdPose AP50 | CrowdPose AP75 | CrowdPose AP easy "
+        "| CrowdPose AP medium | CrowdPose AP hard |"
+    ) in out
+    line = next(row for row in out.splitlines() if row.startswith("| detected |"))
+    cells = [c.strip() for c in line.strip("|").split("|")][1:]
+    assert cells[3] == cells[5] == "n/a" and all(c != "n/a" for c in cells[:3] + cells[4:5])
