@@ -31,6 +31,10 @@ def _data_prepare(args: argparse.Namespace) -> None:
             f"{m['corpus']}: {m['images']} images, {m['persons']} persons, {m['failed']} failed, "
             f"{m['shards_converted']} shard(s) converted in {m['seconds']} s -> {Path(args.out) / m['corpus']}"
         )
+        if m["keep_every"] > 1:
+            print(
+                f"  ({m['corpus']}: keep_every {m['keep_every']}: one frame in {m['keep_every']} kept)"
+            )
 
 
 def _data_inspect(args: argparse.Namespace) -> None:

@@ -151,7 +151,9 @@ def test_corrupt_images_are_counted_reported_and_fail_past_the_threshold(tmp_pat
     report = (tmp_path / "shards" / "coco" / "errors.jsonl").read_text().splitlines()
     assert len(report) == 1 and victim.name in json.loads(report[0])["error"]
     with pytest.raises(
-        PrepareError, match=r"1 of 4 samples failed \(25\.0% > max_error_rate 10\.0%\)"
+        PrepareError,
+        match=r"1 of 4 samples failed \(25\.0% > max_error_rate 10\.0%\), the first: .*\.jpg: "
+        r"corrupt jpeg image",
     ):
         prepare([card], tmp_path / "shards", max_error_rate=0.1, force=True)
 

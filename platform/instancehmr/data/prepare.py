@@ -299,10 +299,11 @@ def prepare_corpus(
     failed = sum(manifest["splits"][s]["failed"] for s in plan)
     total = sum(manifest["splits"][s]["images"] for s in plan) + failed
     if total and failed / total > max_error_rate:
+        first = next(e for e in errors if e["split"] in plan)
         raise PrepareError(
             f"{card.path}: {failed} of {total} samples failed "
-            f"({failed / total:.1%} > max_error_rate {max_error_rate:.1%}); "
-            f"see {corpus_dir / ERRORS}"
+            f"({failed / total:.1%} > max_error_rate {max_error_rate:.1%}), the first: "
+            f"{first['error']}; all in {corpus_dir / ERRORS}"
         )
     return manifest
 
@@ -359,6 +360,7 @@ def _manifest(
         "images": sum(s["images"] for s in splits.values()),
         "persons": sum(s["persons"] for s in splits.values()),
         "failed": sum(s["failed"] for s in splits.values()),
+        "keep_every": card.keep_every,
         "shards_converted": converted,
         "seconds": round(seconds, 2),
         "splits": splits,

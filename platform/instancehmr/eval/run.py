@@ -330,7 +330,7 @@ def evaluate(
             card, files = benchmark_files(loaded, bench)
         except DataUnavailable as err:
             result.unavailable[bench.name] = str(err)
-            print(f"{bench.name}: skipped: {err}")
+            print(f"skipped: {err}")
             continue
         gt = keypoint_ground_truth(card, bench) if bench.kind == "keypoints" else None
         ready.append((bench, files, gt))

@@ -9,6 +9,7 @@ independently, so Ray Data can run the conversions in parallel. A corrupt sample
 from __future__ import annotations
 
 import json
+import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
@@ -66,7 +67,15 @@ class Converter(ABC):
             path = card.file(split, key)
             ok = path.is_file() if kind == "file" else path.is_dir()
             if not ok:
-                raise card.fail(f"splits.{split}.{key}", f"{kind} {path} not found")
+                hints = []
+                if key in self.optional_files:
+                    hints.append(
+                        f"optional: delete splits.{split}.{key} from the card to do without"
+                    )
+                if not card.root.is_absolute() and "INSTANCEHMR_DATA" not in os.environ:
+                    hints.append("a relative root is read under $INSTANCEHMR_DATA, unset: here")
+                hint = f" ({'; '.join(hints)})" if hints else ""
+                raise card.fail(f"splits.{split}.{key}", f"{kind} {path} not found{hint}")
 
     @abstractmethod
     def index(self, card: Card, split: str) -> list[dict[str, Any]]:
