@@ -31,6 +31,7 @@ from omegaconf.errors import (
 
 BACKBONES = ("resnet18", "resnet34", "resnet50", "hrnet_w32")
 POSE_REPRESENTATIONS = ("axis_angle", "rot6d")
+INSTANCE_MAP_HEATMAPS = ("both", "own")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "step")
 EXTENDS_KEY = "extends"
@@ -58,6 +59,7 @@ class ModelConfig:
     embedding_dim: int = MISSING
     instance_maps: bool = MISSING
     positional_encoding: bool = MISSING
+    instance_map_heatmaps: str = MISSING
     pose_representation: str = MISSING
 
 
@@ -319,6 +321,11 @@ def load_config(experiment: str | Path, overrides: typing.Sequence[str] = ()) ->
     return cfg
 
 
+#: Keys added after configs were first saved in checkpoints, with the behaviour of the code
+#: that saved them: a checkpoint's config without the key is read with this value.
+SAVED_BEFORE = {"model.instance_map_heatmaps": "own"}
+
+
 def config_from_yaml(text: str, source: str, overrides: typing.Sequence[str] = ()) -> DictConfig:
     """A resolved config saved as YAML (e.g. in a checkpoint) with ``key=value`` overrides,
     validated against the schema."""
@@ -327,6 +334,10 @@ def config_from_yaml(text: str, source: str, overrides: typing.Sequence[str] = (
     except yaml.YAMLError as err:
         raise ConfigError(f"{source}: not valid YAML: {err}") from None
     cfg = _merge(OmegaConf.structured(ExperimentConfig), raw, source)
+    for key, value in SAVED_BEFORE.items():
+        section, leaf = key.rsplit(".", 1)
+        if OmegaConf.is_missing(OmegaConf.select(cfg, section), leaf):
+            OmegaConf.update(cfg, key, value)
     for item in overrides:
         cfg = _apply_override(cfg, item)
     missing = sorted(OmegaConf.missing_keys(cfg))
@@ -355,6 +366,9 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
     m = cfg.model
     _check_choice(source, "model.backbone", m.backbone, BACKBONES)
     _check_choice(source, "model.pose_representation", m.pose_representation, POSE_REPRESENTATIONS)
+    _check_choice(
+        source, "model.instance_map_heatmaps", m.instance_map_heatmaps, INSTANCE_MAP_HEATMAPS
+    )
     _check_choice(source, "optim.name", cfg.optim.name, OPTIMIZERS)
     _check_choice(source, "optim.schedule", cfg.optim.schedule, SCHEDULES)
     if m.input_size % 32:

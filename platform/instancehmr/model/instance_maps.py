@@ -1,8 +1,9 @@
 """Center-aligned and joint-aligned instance maps (PAPER.md, Fig. 3).
 
-Each is a branch from the backbone whose features are concatenated with a predicted heatmap
-stack (H_C and H_J), refined and projected to the embedding dimension D; the center-aligned map
-then gets the 2-D sinusoidal positional encoding added.
+Each is a branch from the backbone whose features are concatenated with predicted heatmaps
+(:mod:`instancehmr.model.network` chooses which: by default H_C and H_J for both, as the
+release), refined and projected to the embedding dimension D; the center-aligned map then gets
+the 2-D sinusoidal positional encoding added.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from instancehmr.model.positional_encoding import sinusoidal_encoding_2d
 
 
 class InstanceMapBranch(nn.Module):
-    """(B, C_in, 2h, 2w) backbone features + (B, 25, h, w) heatmaps -> (B, D, h, w)."""
+    """(B, C_in, 2h, 2w) backbone features + (B, heatmap_ch, h, w) heatmaps -> (B, D, h, w)."""
 
     def __init__(
         self, in_ch: int, channels: int, heatmap_ch: int, dim: int, positional_encoding: bool

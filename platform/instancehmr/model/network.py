@@ -1,9 +1,15 @@
 """The InstanceHMR network (PAPER.md, Fig. 3) and ``build_model(cfg)``.
 
 backbone (1/4 resolution) -> heads at 1/8: center heatmap H_C, joint heatmap H_J, camera;
-center-aligned instance map (fed H_C, positional encoding added) and joint-aligned instance map
-(fed H_J); SMPL parameter map fed by [H_C, center map] and [H_J, joint map]. With
-``model.instance_maps = false`` the SMPL branch sees backbone features only (Table 4 baseline).
+center-aligned instance map (positional encoding added) and joint-aligned instance map, each fed
+the backbone features and the predicted heatmaps; SMPL parameter map fed by [H_C, center-aligned
+map] and [H_J, joint-aligned map]. With ``model.instance_maps = false`` the SMPL branch sees
+backbone features only (Table 4 baseline).
+
+Which heatmaps feed each instance-map branch (``instance_map_heatmaps``): ``both`` gives each
+branch H_C and the 24 H_J channels, as the official release builds it (backbone features + 1 + 24
+channels; the paper: "H_C and H_J are adopted in this encoding process"); ``own`` gives the
+center branch H_C only and the joint branch H_J only.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ class InstanceHMR(nn.Module):
         embedding_dim: int = 64,
         instance_maps: bool = True,
         positional_encoding: bool = True,
+        instance_map_heatmaps: str = "both",
         pose_representation: str = "axis_angle",
         num_betas: int = 10,
     ) -> None:
@@ -62,6 +69,9 @@ class InstanceHMR(nn.Module):
         self.pose_representation = pose_representation
         self.num_betas = num_betas
         self.instance_maps = instance_maps
+        if instance_map_heatmaps not in ("both", "own"):
+            raise ValueError(f"instance_map_heatmaps '{instance_map_heatmaps}': both or own")
+        self.instance_map_heatmaps = instance_map_heatmaps
         self.backbone = build_backbone(backbone, backbone_weights)
         c_in, c = self.backbone.out_channels, head_channels
         self.center_head = Head(c_in, c, 1)
@@ -69,9 +79,13 @@ class InstanceHMR(nn.Module):
         self.camera_head = Head(c_in, c, CAMERA_CHANNELS)
         smpl_ch = param_channels(pose_representation, num_betas) - CAMERA_CHANNELS
         if instance_maps:
-            self.center_instance = InstanceMapBranch(c_in, c, 1, embedding_dim, positional_encoding)
+            both = 1 + NUM_HEATMAP_JOINTS
+            own = instance_map_heatmaps == "own"
+            self.center_instance = InstanceMapBranch(
+                c_in, c, 1 if own else both, embedding_dim, positional_encoding
+            )
             self.joint_instance = InstanceMapBranch(
-                c_in, c, NUM_HEATMAP_JOINTS, embedding_dim, False
+                c_in, c, NUM_HEATMAP_JOINTS if own else both, embedding_dim, False
             )
             self.center_projector = projector(embedding_dim)
             self.joint_projector = projector(embedding_dim)
@@ -103,8 +117,12 @@ class InstanceHMR(nn.Module):
         guidance: list[torch.Tensor] = []
         if self.instance_maps:
             h_c, h_j = center_map.sigmoid(), joint_map.sigmoid()
-            out["center_instance_map"] = self.center_instance(features, h_c)
-            out["joint_instance_map"] = self.joint_instance(features, h_j)
+            if self.instance_map_heatmaps == "own":
+                center_in, joint_in = h_c, h_j
+            else:
+                center_in = joint_in = torch.cat([h_c, h_j], dim=1)
+            out["center_instance_map"] = self.center_instance(features, center_in)
+            out["joint_instance_map"] = self.joint_instance(features, joint_in)
             guidance = [h_c, out["center_instance_map"], h_j, out["joint_instance_map"]]
         out["param_map"] = torch.cat([camera_map, self.param_branch(features, guidance)], dim=1)
         return out
@@ -121,6 +139,7 @@ def build_model(cfg) -> InstanceHMR:
         embedding_dim=m.embedding_dim,
         instance_maps=m.instance_maps,
         positional_encoding=m.positional_encoding,
+        instance_map_heatmaps=m.instance_map_heatmaps,
         pose_representation=m.pose_representation,
         num_betas=cfg.body.num_betas,
     )

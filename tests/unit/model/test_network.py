@@ -105,3 +105,39 @@ def test_backbone_weights_file(tmp_path):
         InstanceHMR("resnet50", backbone_weights=str(path), input_size=64)
     with pytest.raises(FileNotFoundError, match=r"model\.backbone_weights"):
         InstanceHMR("resnet18", backbone_weights=str(tmp_path / "none.pth"), input_size=64)
+
+
+@pytest.mark.parametrize(("wiring", "center_in", "joint_in"), [("both", 25, 25), ("own", 1, 24)])
+def test_instance_map_branches_are_fed_the_release_heatmaps(wiring, center_in, joint_in):
+    """By default both branches see H_C and the 24 H_J channels (the release); ``own`` keeps the
+    center branch on H_C and the joint branch on H_J."""
+    torch.manual_seed(0)
+    model = InstanceHMR(
+        "resnet18", input_size=64, head_channels=8, embedding_dim=8, instance_map_heatmaps=wiring
+    ).eval()
+    for branch, heatmaps in ((model.center_instance, center_in), (model.joint_instance, joint_in)):
+        assert branch.refine[0][0].in_channels == 8 + heatmaps
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        before = model(x)
+        model.joint_head.out.bias.add_(1.0)  # H_J changes, H_C does not
+        after = model(x)
+        model.joint_head.out.bias.sub_(1.0)
+        model.center_head.out.bias.add_(1.0)  # H_C changes, H_J does not
+        last = model(x)
+    center_sees_joints = not torch.allclose(
+        before["center_instance_map"], after["center_instance_map"]
+    )
+    joints_see_center = not torch.allclose(before["joint_instance_map"], last["joint_instance_map"])
+    assert center_sees_joints == joints_see_center == (wiring == "both")
+
+
+def test_a_checkpoint_config_saved_before_the_wiring_option_reads_as_the_old_wiring(tiny_cfg):
+    from omegaconf import OmegaConf
+
+    from instancehmr.config import config_from_yaml, to_yaml
+
+    raw = OmegaConf.to_container(tiny_cfg)
+    del raw["model"]["instance_map_heatmaps"]
+    assert config_from_yaml(OmegaConf.to_yaml(raw), "old").model.instance_map_heatmaps == "own"
+    assert config_from_yaml(to_yaml(tiny_cfg), "new").model.instance_map_heatmaps == "both"
