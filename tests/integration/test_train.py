@@ -65,8 +65,14 @@ def test_two_workers_train_track_and_register(workdir):
     )
     assert run.data.tags["config_hash"] and run.data.tags["data_manifest.synthetic"]
     for key in ("train/total", "train/cont", "train/lr", "train/images_per_s", "val/mpjpe", "val/pa_mpjpe",
-                "val/mpvpe", "val/center_ap"):  # fmt: skip
+                "val/mpvpe", "val/center_ap", "val/constant_mpjpe", "val/oracle_mpjpe",
+                "val/mpjpe_vs_constant"):  # fmt: skip
         assert key in run.data.metrics, key
+    metrics = run.data.metrics
+    assert metrics["val/mpjpe_vs_constant"] == pytest.approx(
+        metrics["val/mpjpe"] / metrics["val/constant_mpjpe"]
+    )
+    assert metrics["val/oracle_mpjpe"] < metrics["val/constant_mpjpe"]  # 8 x 8 maps: people collide
     steps = history(result.run_id, "train/total")
     assert steps == sorted(set(steps)) == list(range(2, 17, 2))  # 8 steps per epoch, 2 epochs
     assert history(result.run_id, "val/mpjpe") == [0, 8, 16]  # untrained, then each epoch
@@ -88,6 +94,10 @@ def test_two_workers_train_track_and_register(workdir):
     ).table
     assert re.search(r"\| synthetic \| gt-centers \| all \| \d+ \| 100\.0 \| \d", table)
     assert "| synthetic | detected | all |" in table
+    assert re.search(r"^\| constant \| \d", table, re.M) and re.search(
+        r"^\| oracle \| \d", table, re.M
+    )
+    assert "| synthetic | oracle | occlusion:heavy |" in table
     assert "occlusion:heavy" in table
     logged = client.get_run(result.run_id).data.metrics
     assert (

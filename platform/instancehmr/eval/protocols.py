@@ -28,7 +28,7 @@ from instancehmr.eval.matching import match_people
 from instancehmr.eval.metrics import mpjpe, mpvpe, pa_mpjpe
 from instancehmr.geometry import normalized_to_pixels
 from instancehmr.model.decode import decode_people, people_from_params, read_params
-from instancehmr.model.smpl_params import split_params
+from instancehmr.model.smpl_params import SMPLParams, split_params
 
 SMPL_JOINTS = 24
 PELVIS = CANONICAL_INDEX["pelvis"]
@@ -160,31 +160,47 @@ class MeshScorer:
         """Per-person errors of one batch under ``protocol``; ``groups`` (B,) names each
         image's subset."""
         b_idx, n_idx = batch["person_mask"].nonzero(as_tuple=True)
-        result = PersonErrors()
-        result.occlusion.append(batch["occlusion"][b_idx, n_idx].cpu().numpy())
-        if groups is not None:
-            result.group.append(np.asarray(groups)[b_idx.cpu().numpy()])
         if protocol == "gt-centers":
-            found = np.ones(len(b_idx), bool)
             raw = read_params(
                 outputs["param_map"], b_idx, batch["centers"][b_idx, n_idx].round().long()
             )
-            params = split_params(raw, self.representation, self.body.num_betas)
-            vertices, joints, _ = people_from_params(params, self.body, self.input_size)
-            errors = self._errors(joints, vertices, batch, b_idx, n_idx)
-        elif protocol == "detected":
-            found, chosen, people = self._detect(outputs, batch, b_idx, n_idx)
-            errors = {name: _nan(len(b_idx)) for name in SCORED}
-            if found.any():
-                take = torch.from_numpy(chosen[found])
-                sub = self._errors(
-                    people.joints[take], people.vertices[take], batch, b_idx[found], n_idx[found]
-                )
-                for name, part in sub.items():
-                    errors[name][torch.from_numpy(found)] = part
-        else:
+            return self.score_params(
+                split_params(raw, self.representation, self.body.num_betas), batch, groups
+            )
+        if protocol != "detected":
             raise ValueError(f"unknown protocol '{protocol}'; known: {PROTOCOLS}")
-        result.found.append(found)
+        found, chosen, people = self._detect(outputs, batch, b_idx, n_idx)
+        errors = {name: _nan(len(b_idx)) for name in SCORED}
+        if found.any():
+            take = torch.from_numpy(chosen[found])
+            sub = self._errors(
+                people.joints[take], people.vertices[take], batch, b_idx[found], n_idx[found]
+            )
+            for name, part in sub.items():
+                errors[name][torch.from_numpy(found)] = part
+        return self._result(batch, groups, found, errors)
+
+    @torch.no_grad()
+    def score_params(
+        self, params: SMPLParams, batch: dict, groups: np.ndarray | None = None
+    ) -> PersonErrors:
+        """Per-person errors of one prediction per ground-truth person: ``params`` holds N
+        people in the order of ``batch["person_mask"].nonzero()``; everyone counts as found.
+        The ``gt-centers`` protocol and the reference predictors
+        (:mod:`instancehmr.eval.references`) score through here."""
+        b_idx, n_idx = batch["person_mask"].nonzero(as_tuple=True)
+        vertices, joints, _ = people_from_params(params, self.body, self.input_size)
+        errors = self._errors(joints, vertices, batch, b_idx, n_idx)
+        return self._result(batch, groups, np.ones(len(b_idx), bool), errors)
+
+    def _result(self, batch, groups, found: np.ndarray, errors: dict) -> PersonErrors:
+        """PersonErrors of one batch: ``found`` and ``errors`` per person, with each person's
+        occlusion and (``groups`` (B,) per image) subset."""
+        b_idx, n_idx = batch["person_mask"].nonzero(as_tuple=True)
+        result = PersonErrors(found=[found])
+        result.occlusion.append(batch["occlusion"][b_idx, n_idx].cpu().numpy())
+        if groups is not None:
+            result.group.append(np.asarray(groups)[b_idx.cpu().numpy()])
         for name, values in errors.items():
             getattr(result, name).append(values.numpy())
         return result

@@ -41,6 +41,11 @@ from instancehmr.eval.validation import to_model_input
 from instancehmr.train.checkpoint import STATE_FILE, load_model_state, load_training_state
 
 BATCH_IMAGES = 16
+REFERENCE_NOTE = (
+    "reference rows: `constant` is one body for everyone (the training labels' mean orientation, "
+    "pose and betas), `oracle` the ground truth read back through the model's decoding at "
+    "ground-truth centers (what the map resolution costs); both at every ground-truth person"
+)
 
 
 @dataclass
@@ -179,13 +184,17 @@ def _batches(loaded: LoadedModel, files: list[Path], title: str, device) -> Iter
 def evaluate_mesh(
     loaded: LoadedModel, bench: Benchmark, files, protocols, meshes, device
 ) -> list[dict]:
-    """Rows per protocol: all people, then each subset (groups and their mean, or occlusion
-    levels); where the benchmark's protocol averages MPJPE over a full skeleton (its joint
-    pairs' ``protocol_joints``), the same rows again as ``labelled:<subset>`` with MPJPE over
-    each person's labelled joints."""
+    """Rows per protocol, then the reference predictors of :mod:`instancehmr.eval.references`
+    as rows of protocol ``constant`` (when the model's training shards are there to average)
+    and ``oracle`` (when the benchmark has SMPL labels): all people, then each subset (groups
+    and their mean, or occlusion levels); where the benchmark's protocol averages MPJPE over a
+    full skeleton (its joint pairs' ``protocol_joints``), the same rows again as
+    ``labelled:<subset>`` with MPJPE over each person's labelled joints."""
     from instancehmr.body.smpl import BodyModel
+    from instancehmr.eval.references import constant_errors, oracle_errors, training_constant
 
     cfg = loaded.cfg
+    constant = training_constant(cfg)
     body = BodyModel.from_config(cfg.body).to(device)
     scorer = MeshScorer(
         body,
@@ -195,16 +204,24 @@ def evaluate_mesh(
         bench.joints,
         meshes(body, cfg.body),
     )
-    parts = {p: [] for p in protocols}
+    parts = {p: [] for p in (*protocols, "constant", "oracle")}
     for records, batch, outputs in _batches(loaded, files, bench.title, device):
         groups = None
         if bench.group is not None:
             groups = np.array([bench.group(s) for s in records.column("sample_id").to_pylist()])
         for p in protocols:
             parts[p].append(scorer(outputs, batch, p, groups))
+        if constant is not None:
+            parts["constant"].append(constant_errors(scorer, constant, batch, groups))
+        map_size = outputs["param_map"].shape[-1]
+        parts["oracle"].append(oracle_errors(scorer, batch, map_size, groups))
     rows = []
     for p, batches in parts.items():
+        if not batches:
+            continue
         errors = merge(batches)
+        if p == "oracle" and not np.isfinite(errors.column("mpjpe")).any():
+            continue  # no SMPL labels: nothing to read back
         subsets = _subsets(bench, errors)
         if bench.joints.protocol_joints is not None:
             labelled = _subsets(bench, errors.labelled_joints())
@@ -346,6 +363,14 @@ def evaluate(
     notes = [f"{name}: no data (skipped)" for name in result.unavailable]
     if gendered_models is None and any(b.name.startswith("3dpw") for b in chosen):
         notes.append("3DPW MPVPE against GT meshes of the model's own body (no --gendered-models)")
+    protocols_seen = {r["protocol"] for r in result.rows}
+    if any(b.kind == "mesh" for b, _, _ in ready):
+        notes.append(REFERENCE_NOTE)
+        if "constant" not in protocols_seen:
+            notes.append(
+                "no constant row: the model's training shards are not under "
+                f"{loaded.cfg.data.shards_dir} or carry no SMPL labels"
+            )
     result.table = format_tables(result.rows, notes)
     result.out_dir = Path(out_dir) / loaded.label
     _write(result)

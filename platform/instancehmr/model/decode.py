@@ -1,9 +1,10 @@
 """Decoding people from the network's maps (PAPER.md, "Inference").
 
-Center peaks: sigmoid(H_C), 5x5 max-pool NMS, top-k per image, score threshold. The parameter
-map is read at each peak, the body model runs once for all people of all images, joints are
-projected with the weak-perspective camera and mapped back to each original image through the
-inverse of its resize/padding transform.
+Center peaks: sigmoid(H_C), max-pool NMS over a window that covers the same share of the image
+at every map size (the paper's 5 x 5 on 64 x 64 maps), top-k per image, score threshold. The
+parameter map is read at each peak, the body model runs once for all people of all images,
+joints are projected with the weak-perspective camera and mapped back to each original image
+through the inverse of its resize/padding transform.
 """
 
 from __future__ import annotations
@@ -50,15 +51,29 @@ class People:
         return len(self.batch_index)
 
 
+#: Map side at which ``decode.nms_kernel`` is given: the paper's 64 x 64 maps (512 px input).
+NMS_REFERENCE_MAP_SIZE = 64
+
+
+def nms_window(kernel: int, map_size: int) -> int:
+    """The odd max-pool window at ``map_size`` covering the share of the image that ``kernel``
+    covers on 64 x 64 maps, at least 3 (a window of 1 suppresses nothing): the paper's 5 is 3 at
+    16 and 32, 5 at 64, 9 at 128."""
+    half = round((kernel - 1) / 2 * map_size / NMS_REFERENCE_MAP_SIZE)
+    return 2 * max(half, 1) + 1
+
+
 def find_centers(
     center_map: torch.Tensor, kernel: int = 5, max_people: int = 64, threshold: float = 0.2
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """center_map (B, 1, h, w) logits -> batch_index (N,), center (N, 2) as (x, y), score (N,).
 
-    People are ordered by image, then by descending score.
+    ``kernel`` is the NMS window on 64 x 64 maps (``decode.nms_kernel``), scaled to ``w`` by
+    :func:`nms_window`. People are ordered by image, then by descending score.
     """
     heat = center_map.sigmoid()
-    peaks = heat == F.max_pool2d(heat, kernel, stride=1, padding=kernel // 2)
+    window = nms_window(kernel, center_map.shape[-1])
+    peaks = heat == F.max_pool2d(heat, window, stride=1, padding=window // 2)
     scores = (heat * peaks).flatten(1)  # (B, h*w)
     k = min(max_people, scores.shape[1])
     top, index = scores.topk(k, dim=1)

@@ -7,6 +7,7 @@ default. SMPL's hand joints 22 and 23 are not predicted (identity rotation).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import roma
@@ -74,3 +75,20 @@ def split_params(params: torch.Tensor, representation: str, num_betas: int = 10)
         body_pose=torch.cat([body, hands], dim=1),
         betas=betas,
     )
+
+
+def encode_params(params: SMPLParams, representation: str) -> torch.Tensor:
+    """The inverse of :func:`split_params`: :class:`SMPLParams` of N people -> (N, P) raw
+    channels of ``param_map`` (camera scale as log base 1.1; orientation as the first two
+    columns of its matrix; joints 1-21 as axis-angle or 6-D; betas). Hands are not encoded."""
+    camera = torch.cat(
+        [torch.log(params.camera[:, :1]) / math.log(CAMERA_SCALE_BASE), params.camera[:, 1:]],
+        dim=1,
+    )
+    body = params.body_pose[:, :BODY_JOINTS]
+    if representation == "axis_angle":
+        pose = roma.rotmat_to_rotvec(body).flatten(1)
+    else:
+        pose = body[..., :2].flatten(-2).flatten(1)
+    orient = params.global_orient[..., :2].flatten(-2)
+    return torch.cat([camera, orient, pose, params.betas], dim=1)

@@ -20,7 +20,13 @@ from typing import Any
 from ray.train import UserCallback
 
 PICTURE = "val_meshes.png"
-PROGRESS_KEYS = ("train/total", "train/images_per_s", "val/mpjpe", "val/center_ap")
+PROGRESS_KEYS = (
+    "train/total",
+    "train/images_per_s",
+    "val/mpjpe",
+    "val/mpjpe_vs_constant",
+    "val/center_ap",
+)
 
 
 def logged_steps(run_id: str) -> dict[str, int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -164,8 +164,10 @@ def build_trainer(
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
+    from instancehmr.eval.references import training_constant
     from instancehmr.train.loop import train_loop_per_worker
 
+    constant = training_constant(cfg)  # validation scores it beside the model
     # Progress is printed per report; Ray Data's bars would flood the log.
     ray.data.DataContext.get_current().enable_progress_bars = False
     return TorchTrainer(
@@ -173,6 +175,7 @@ def build_trainer(
         train_loop_config={
             "config": OmegaConf.to_container(cfg, resolve=True),
             "steps_per_epoch": steps,
+            "constant": None if constant is None else asdict(constant),
         },
         torch_config=TorchConfig(backend="nccl" if cfg.scaling.use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(

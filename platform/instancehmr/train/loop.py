@@ -30,6 +30,7 @@ from instancehmr.body.prior import GaussianMixturePrior
 from instancehmr.body.smpl import BodyModel
 from instancehmr.config import to_yaml
 from instancehmr.data.pipeline import SHUFFLE_BUFFER_BATCHES
+from instancehmr.eval.references import ConstantPose
 from instancehmr.eval.validation import to_model_input, validate
 from instancehmr.infer.overlay import draw_meshes
 from instancehmr.losses.objective import TERMS, WeightedObjective
@@ -131,14 +132,15 @@ def _picture(model, body, batches, cfg, device) -> np.ndarray:
     return np.concatenate(tiles, axis=1)
 
 
-def _validate(model, body, val_shard, cfg, batch_size: int, device) -> dict[str, float]:
+def _validate(model, body, val_shard, cfg, batch_size: int, device, constant) -> dict[str, float]:
     batches = val_shard.iter_batches(batch_size=batch_size)
-    return validate(model, body, batches, cfg.model.pose_representation, device)
+    return validate(model, body, batches, cfg, device, constant)
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
-    """Ray Train entry point. ``loop_config``: ``config`` (the resolved experiment as a dict)
-    and ``steps_per_epoch`` (equal on every worker)."""
+    """Ray Train entry point. ``loop_config``: ``config`` (the resolved experiment as a dict),
+    ``steps_per_epoch`` (equal on every worker) and ``constant`` (the fields of the training
+    data's :class:`~instancehmr.eval.references.ConstantPose`, or None)."""
     import ray.train
     import ray.train.torch
     from ray.train.v2._internal.execution import context as train_context
@@ -148,6 +150,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     logging.getLogger(train_context.__file__).setLevel(logging.WARNING)
     cfg = OmegaConf.create(loop_config["config"])
     steps_per_epoch = int(loop_config["steps_per_epoch"])
+    constant = loop_config.get("constant")
+    constant = ConstantPose(**constant) if constant else None
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     torch.manual_seed(cfg.train.seed)
@@ -185,7 +189,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     if checkpoint is None:  # the untrained model's validation metrics, at step 0
         metrics = {"step": 0, "epoch": -1, "epochs_done": 0}
         if rank == 0:
-            metrics.update(_validate(core, body, val_shard, cfg, per_worker, device))
+            metrics.update(_validate(core, body, val_shard, cfg, per_worker, device, constant))
         ray.train.report(metrics)
 
     for epoch in range(start_epoch, cfg.train.epochs):
@@ -258,15 +262,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         }
         with tempfile.TemporaryDirectory() as directory:
             if rank == 0:
-                metrics.update(
-                    validate(
-                        core,
-                        body,
-                        val_shard.iter_batches(batch_size=per_worker),
-                        cfg.model.pose_representation,
-                        device,
-                    )
-                )
+                metrics.update(_validate(core, body, val_shard, cfg, per_worker, device, constant))
                 picture = _picture(
                     core, body, val_shard.iter_batches(batch_size=PICTURE_IMAGES), cfg, device
                 )

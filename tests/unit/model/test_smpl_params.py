@@ -2,7 +2,12 @@ import pytest
 import roma
 import torch
 
-from instancehmr.model.smpl_params import param_channels, rot6d_to_rotmat, split_params
+from instancehmr.model.smpl_params import (
+    encode_params,
+    param_channels,
+    rot6d_to_rotmat,
+    split_params,
+)
 
 
 def test_layout_sizes():
@@ -36,3 +41,13 @@ def test_rot6d_gives_rotations():
     r = rot6d_to_rotmat(torch.randn(5, 6))
     assert torch.allclose(r @ r.transpose(-1, -2), torch.eye(3).expand(5, 3, 3), atol=1e-5)
     assert torch.allclose(torch.linalg.det(r), torch.ones(5), atol=1e-5)
+
+
+@pytest.mark.parametrize("representation", ["axis_angle", "rot6d"])
+def test_encode_params_inverts_split_params(representation):
+    torch.manual_seed(0)
+    raw = torch.randn(5, param_channels(representation)) * 0.5
+    params = split_params(raw, representation)
+    again = split_params(encode_params(params, representation), representation)
+    for name in ("camera", "global_orient", "body_pose", "betas"):
+        assert torch.allclose(getattr(again, name), getattr(params, name), atol=1e-5), name
