@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from instancehmr.eval.references import REFERENCES
 from instancehmr.track.runs import error_message
 from instancehmr.track.sweeps import PARAMS_TAG, ROW_PARAM, TRIAL_TAG, child_runs
 
@@ -99,9 +100,20 @@ def row_stats(rows: list[TrialRow], metric: str) -> dict[str, tuple[float, float
     return out
 
 
+def reference_value(rows: list[TrialRow], reference: str, metric: str) -> float:
+    """A reference predictor's value of a ``val/`` metric (``val/<reference>_<name>``, logged by
+    validation beside the model), from the finished trials of the first row: it depends on the
+    data, not on the trial's model. NaN when no trial logged it."""
+    name = f"val/{reference}_{metric.removeprefix('val/')}"
+    first = next((r.row for r in rows if r.row), None)
+    values = [v for r in rows if r.row == first and not math.isnan(v := _value(r, name))]
+    return float(np.mean(values)) if values else math.nan
+
+
 def ablation_table(rows: list[TrialRow], metric: str) -> str:
     """Markdown table of an ablation: a line per row, each metric as mean ± spread (sample
-    standard deviation over the row's finished trials, e.g. seeds)."""
+    standard deviation over the row's finished trials, e.g. seeds), then the reference
+    predictors (:mod:`instancehmr.eval.references`) on the same validation data."""
     metrics = [metric, *(m for m in ABLATION_METRICS if m != metric)]
     stats = {m: row_stats(rows, m) for m in metrics}
     header = ["row", "trials", *metrics]
@@ -116,6 +128,11 @@ def ablation_table(rows: list[TrialRow], metric: str) -> str:
                 else f"{mean:.3g}" + ("" if math.isnan(std) else f" ± {std:.2g}")
             )
         lines.append("| " + " | ".join(cells) + " |")
+    for reference in REFERENCES:
+        values = [reference_value(rows, reference, m) for m in metrics]
+        if not all(math.isnan(v) for v in values):
+            cells = ["-" if math.isnan(v) else f"{v:.3g}" for v in values]
+            lines.append(f"| {reference} (reference) | - | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

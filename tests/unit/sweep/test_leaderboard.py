@@ -52,8 +52,18 @@ def test_ablation_table_gives_mean_and_sample_spread_per_row():
     assert table[0].startswith("| row | trials | val/mpjpe | val/pa_mpjpe |")
     assert table[2].startswith("| default | 3/3 | 110 ± 10 | - | - | 0.11 ± 0.01 |")
     assert table[3].startswith("| baseline | 1/2 | 200 | - | - | 0.2 |")
+    assert len(table) == 4  # no trial logged reference values: no reference line
     leaderboard_rows = leaderboard(rows, "val/mpjpe", "min").splitlines()
     assert leaderboard_rows[0] == "| # | trial | row | status | val/mpjpe |"
+
+
+def test_ablation_table_ends_with_the_reference_predictors():
+    rows = [trial(0, 100.0, "default"), trial(1, 120.0, "default"), trial(2, 90.0, "baseline")]
+    for row, constant in zip(rows, (300.0, 300.0, 999.0), strict=True):
+        row.metrics.update({"val/constant_mpjpe": constant, "val/oracle_mpjpe": 2.0})
+    table = ablation_table(rows, "val/mpjpe").splitlines()
+    assert table[-2] == "| constant (reference) | - | 300 | - | - | - |"
+    assert table[-1] == "| oracle (reference) | - | 2 | - | - | - |"
 
 
 def test_picture_draws_curves_and_the_ablation_bars():
