@@ -33,7 +33,7 @@ BACKBONES = ("resnet18", "resnet34", "resnet50", "hrnet_w32")
 POSE_REPRESENTATIONS = ("axis_angle", "rot6d")
 INSTANCE_MAP_HEATMAPS = ("both", "own")
 OPTIMIZERS = ("adam", "adamw")
-SCHEDULES = ("constant", "step")
+SCHEDULES = ("constant", "step", "cosine")
 EXTENDS_KEY = "extends"
 
 
@@ -61,6 +61,7 @@ class ModelConfig:
     positional_encoding: bool = MISSING
     instance_map_heatmaps: str = MISSING
     pose_representation: str = MISSING
+    camera_scale_init: float | None = MISSING
 
 
 @dataclass
@@ -101,6 +102,7 @@ class OptimConfig:
     schedule: str = MISSING
     milestones: list[int] = MISSING
     gamma: float = MISSING
+    warmup_steps: int = MISSING
 
 
 @dataclass
@@ -323,7 +325,11 @@ def load_config(experiment: str | Path, overrides: typing.Sequence[str] = ()) ->
 
 #: Keys added after configs were first saved in checkpoints, with the behaviour of the code
 #: that saved them: a checkpoint's config without the key is read with this value.
-SAVED_BEFORE = {"model.instance_map_heatmaps": "own"}
+SAVED_BEFORE = {
+    "model.instance_map_heatmaps": "own",
+    "model.camera_scale_init": None,
+    "optim.warmup_steps": 0,
+}
 
 
 def config_from_yaml(text: str, source: str, overrides: typing.Sequence[str] = ()) -> DictConfig:
@@ -390,6 +396,10 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
         fail("decode.center_threshold", "must lie in [0, 1]")
     if cfg.optim.lr <= 0:
         fail("optim.lr", f"must be > 0, got {cfg.optim.lr}")
+    if cfg.optim.warmup_steps < 0:
+        fail("optim.warmup_steps", f"must be >= 0, got {cfg.optim.warmup_steps}")
+    if m.camera_scale_init is not None and m.camera_scale_init <= 0:
+        fail("model.camera_scale_init", f"must be > 0 or null, got {m.camera_scale_init}")
     if len(cfg.optim.betas) != 2:
         fail("optim.betas", f"needs two values, got {list(cfg.optim.betas)}")
     if cfg.train.batch_size < cfg.scaling.num_workers:

@@ -14,6 +14,8 @@ center branch H_C only and the joint branch H_J only.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -22,7 +24,7 @@ from instancehmr.model.backbone import build_backbone
 from instancehmr.model.blocks import Head, ResidualBlock, conv_bn_relu, with_coords
 from instancehmr.model.instance_maps import InstanceMapBranch
 from instancehmr.model.projector import projector
-from instancehmr.model.smpl_params import CAMERA_CHANNELS, param_channels
+from instancehmr.model.smpl_params import CAMERA_CHANNELS, CAMERA_SCALE_BASE, param_channels
 
 NUM_HEATMAP_JOINTS = len(SMPL24)
 
@@ -62,6 +64,7 @@ class InstanceHMR(nn.Module):
         instance_map_heatmaps: str = "both",
         pose_representation: str = "axis_angle",
         num_betas: int = 10,
+        camera_scale_init: float | None = None,
     ) -> None:
         super().__init__()
         self.input_size = input_size
@@ -96,6 +99,10 @@ class InstanceHMR(nn.Module):
         with torch.no_grad():  # CenterNet's prior: heatmaps start near 0.1 rather than 0.5
             self.center_head.out.bias.fill_(-2.19)
             self.joint_head.out.bias.fill_(-2.19)
+            if camera_scale_init is not None:  # s = 1.1 ** channel 0 starts at the data's scale
+                self.camera_head.out.bias[0] = math.log(camera_scale_init) / math.log(
+                    CAMERA_SCALE_BASE
+                )
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """images (B, 3, S, S) normalised RGB -> maps at h = w = S / 8:
@@ -142,4 +149,5 @@ def build_model(cfg) -> InstanceHMR:
         instance_map_heatmaps=m.instance_map_heatmaps,
         pose_representation=m.pose_representation,
         num_betas=cfg.body.num_betas,
+        camera_scale_init=m.camera_scale_init,
     )

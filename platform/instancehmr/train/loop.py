@@ -14,6 +14,7 @@ stays in step): the weights are left untouched, the step is counted, and the run
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 import time
 from collections import defaultdict
@@ -58,12 +59,24 @@ def build_optimizer(optim_cfg, parameters) -> torch.optim.Optimizer:
     )
 
 
-def build_scheduler(optim_cfg, optimizer) -> torch.optim.lr_scheduler.LRScheduler:
-    """Per-epoch schedule: constant (paper) or step decay at ``milestones`` (release)."""
-    milestones = list(optim_cfg.milestones) if optim_cfg.schedule == "step" else []
-    return torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=milestones, gamma=optim_cfg.gamma
-    )
+def build_scheduler(
+    optim_cfg, optimizer, steps_per_epoch: int, epochs: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """A per-optimizer-step schedule: a linear warm-up over ``warmup_steps``, times constant
+    (paper), step decay by ``gamma`` at the epochs of ``milestones`` (release) or a cosine decay
+    to 0 over the run's ``epochs * steps_per_epoch`` steps."""
+    total = max(1, epochs * steps_per_epoch)
+    milestones = [m * steps_per_epoch for m in optim_cfg.milestones]
+
+    def factor(step: int) -> float:
+        warmup = min(1.0, (step + 1) / optim_cfg.warmup_steps) if optim_cfg.warmup_steps else 1.0
+        if optim_cfg.schedule == "step":
+            return warmup * optim_cfg.gamma ** sum(step >= m for m in milestones)
+        if optim_cfg.schedule == "cosine":
+            return warmup * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+        return warmup
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def build_prior(body_cfg) -> GaussianMixturePrior:
@@ -165,7 +178,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     core = build_model(cfg)
     model = ray.train.torch.prepare_model(core)
     optimizer = build_optimizer(cfg.optim, model.parameters())
-    scheduler = build_scheduler(cfg.optim, optimizer)
+    scheduler = build_scheduler(cfg.optim, optimizer, steps_per_epoch, cfg.train.epochs)
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
     projectors = (core.center_projector, core.joint_projector) if cfg.loss.contrastive else None
 
@@ -229,6 +242,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
             guard.stepped()
             step += 1
             count += 1
@@ -252,7 +266,6 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                 ray.train.report(metrics)
                 sums, count, waited, busy = defaultdict(float), 0, 0.0, 0.0
                 interval_start = time.perf_counter()
-        scheduler.step()
 
         metrics = {
             "step": step,

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -10,7 +12,7 @@ def test_round_trip_restores_identical_weights_and_optimizer_state(tiny_cfg, tmp
     torch.manual_seed(0)
     model = build_model(tiny_cfg)
     optimizer = build_optimizer(tiny_cfg.optim, model.parameters())
-    scheduler = build_scheduler(tiny_cfg.optim, optimizer)
+    scheduler = build_scheduler(tiny_cfg.optim, optimizer, steps_per_epoch=4, epochs=2)
     model(torch.randn(2, 3, 64, 64))["param_map"].sum().backward()
     optimizer.step()
     scheduler.step()
@@ -52,12 +54,29 @@ def test_step_schedule_decays_at_milestones(tiny_cfg):
         tiny_cfg.optim, {"schedule": "step", "milestones": [1, 2], "gamma": 0.1}
     )
     opt = build_optimizer(optim, [torch.nn.Parameter(torch.zeros(1))])
-    sched = build_scheduler(optim, opt)
+    sched = build_scheduler(optim, opt, steps_per_epoch=2, epochs=3)
     lrs = []
-    for _ in range(3):
+    for _ in range(6):  # stepped per optimizer step; milestones are epochs of 2 steps
         lrs.append(opt.param_groups[0]["lr"])
         sched.step()
-    assert lrs == pytest.approx([1e-3, 1e-4, 1e-5])
+    assert lrs == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5])
+
+
+def test_cosine_schedule_with_warmup(tiny_cfg):
+    from omegaconf import OmegaConf
+
+    optim = OmegaConf.merge(tiny_cfg.optim, {"schedule": "cosine", "warmup_steps": 2, "lr": 1.0})
+    opt = build_optimizer(optim, [torch.nn.Parameter(torch.zeros(1))])
+    sched = build_scheduler(optim, opt, steps_per_epoch=2, epochs=2)
+    lrs = []
+    for _ in range(5):
+        lrs.append(opt.param_groups[0]["lr"])
+        sched.step()
+    # warm-up 1/2, then the cosine over 4 steps: cos(pi * s / 4)
+    assert lrs == pytest.approx(
+        [0.5, 0.5 * (1 + math.cos(math.pi / 4)), 0.5, 0.5 * (1 + math.cos(3 * math.pi / 4)), 0.0],
+        abs=1e-9,
+    )
 
 
 def test_non_finite_losses_and_gradients_are_skipped_counted_and_stop_the_run():
