@@ -97,7 +97,7 @@ def _ablate(args: argparse.Namespace) -> int:
 
     spec = ablation_spec(
         args.rows, args.experiment, args.seeds, args.overrides, args.name, args.metric, args.mode,
-        args.max_concurrent_trials,
+        args.max_concurrent_trials, None if args.benchmark == "none" else args.benchmark,
     )  # fmt: skip
     return _print_sweep(run_sweep(spec, args.resume, args.retry_failed), args)
 
@@ -227,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--name", help="sweep name (default: ablate-<experiment>)")
     ab.add_argument(
         "--max-concurrent-trials", type=int, default=1, help="Train runs at once (default: 1)"
+    )
+    ab.add_argument(
+        "--benchmark",
+        default="synthetic",
+        help="mesh benchmark every finished trial is evaluated on for the seeded comparison "
+        "(default: synthetic, its occlusion levels; none: skip)",
     )
     ab.add_argument("--metric", default="val/mpjpe")
     ab.add_argument("--mode", default="min", choices=["min", "max"])

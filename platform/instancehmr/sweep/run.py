@@ -198,9 +198,28 @@ def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False)
             ),
         )
     tuner.fit()
+    if spec.benchmark:
+        evaluate_trials(client, parent_id, spec)
     result = report(client, parent_id, spec)
     result.seconds = time.monotonic() - started
     return result
+
+
+def evaluate_trials(client, parent_id: str, spec: SweepSpec) -> None:
+    """Evaluate the model of every finished trial not yet evaluated on ``spec.benchmark`` (its
+    ``eval/...`` metrics land on the trial's run; tables under ``eval_results/<sweep>/``)."""
+    from instancehmr.eval.run import evaluate
+    from instancehmr.sweep.comparison import metric_key
+    from instancehmr.sweep.leaderboard import trial_rows
+
+    done_key = metric_key(spec.benchmark, "gt-centers", "all", "mpjpe")
+    todo = [
+        r for r in trial_rows(client, client.get_run(parent_id))
+        if r.status == "FINISHED" and done_key not in r.metrics
+    ]  # fmt: skip
+    for k, row in enumerate(todo, start=1):
+        print(f"evaluating trial {k}/{len(todo)} ({row.row or row.trial_id}) on {spec.benchmark}")
+        evaluate(row.run_id, [spec.benchmark], out_dir=Path("eval_results") / spec.name)
 
 
 def report(client, parent_id: str, spec: SweepSpec) -> SweepResult:
@@ -209,6 +228,7 @@ def report(client, parent_id: str, spec: SweepSpec) -> SweepResult:
     end KILLED too)."""
     import math
 
+    from instancehmr.sweep.comparison import comparison_tables
     from instancehmr.sweep.leaderboard import (
         ablation_table,
         leaderboard,
@@ -221,6 +241,9 @@ def report(client, parent_id: str, spec: SweepSpec) -> SweepResult:
     rows = trial_rows(client, parent)
     board = leaderboard(rows, spec.metric, spec.mode)
     ablation = ablation_table(rows, spec.metric) if spec.rows else None
+    if ablation and spec.benchmark:
+        comparison = comparison_tables(rows, spec.benchmark)
+        ablation += f"\n\n{comparison}" if comparison else ""
     client.log_text(parent_id, board, "leaderboard.md")
     if ablation:
         client.log_text(parent_id, ablation, "ablation.md")
@@ -254,9 +277,11 @@ def ablation_spec(
     metric: str = "val/mpjpe",
     mode: str = "min",
     max_concurrent_trials: int = 1,
+    benchmark: str | None = "synthetic",
 ) -> SweepSpec:
     """The sweep of ``instancehmr ablate``: the ``default`` row and every ablation file of
-    ``rows`` (folders or files) on ``experiment``, ``seeds`` seeds each (grid search)."""
+    ``rows`` (folders or files) on ``experiment``, ``seeds`` seeds each (grid search), every
+    finished trial then evaluated on ``benchmark`` for the seeded comparison."""
     if seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {seeds}")
     raw = {
@@ -269,5 +294,6 @@ def ablation_spec(
         "max_concurrent_trials": max_concurrent_trials,
         "rows": [str(Path(r).resolve()) for r in rows],
         "space": {"train.seed": {"grid": list(range(seeds))}},
+        "benchmark": benchmark,
     }
     return sweep_from_dict(raw, Path.cwd() / "ablate")

@@ -43,7 +43,7 @@ ALGORITHMS = ("grid", "random", "optuna")
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
 FIELDS = (
     "name", "experiment", "overrides", "metric", "mode", "algorithm", "samples",
-    "max_concurrent_trials", "scheduler", "space", "rows",
+    "max_concurrent_trials", "scheduler", "space", "rows", "benchmark",
 )  # fmt: skip
 DEFAULT_ROW = "default"
 SCHEDULER_FIELDS = ("name", "grace_period", "reduction_factor")
@@ -63,6 +63,9 @@ class SweepSpec:
     scheduler: dict[str, Any] | None
     space: dict[str, dict[str, list]]
     rows: dict[str, tuple[str, ...]] | None = None
+    #: Benchmark every finished trial's model is evaluated on at the end (``instancehmr eval``):
+    #: an ablation's seeded comparison reads it.
+    benchmark: str | None = None
 
     @property
     def num_trials(self) -> int:
@@ -223,6 +226,13 @@ def sweep_from_dict(raw: Any, path: Path) -> SweepSpec:
     overrides = raw.get("overrides") or []
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         raise _fail(path, "overrides", "a list of key=value strings")
+    benchmark = raw.get("benchmark")
+    if benchmark is not None:
+        from instancehmr.eval.benchmarks import BENCHMARKS
+
+        if benchmark not in BENCHMARKS or BENCHMARKS[benchmark].kind != "mesh":
+            known = sorted(b for b, v in BENCHMARKS.items() if v.kind == "mesh")
+            raise _fail(path, "benchmark", f"'{benchmark}' is not a mesh benchmark; known: {known}")
     spec = SweepSpec(
         path=path,
         name=str(raw.get("name") or path.stem),
@@ -236,6 +246,7 @@ def sweep_from_dict(raw: Any, path: Path) -> SweepSpec:
         scheduler=scheduler,
         space=space,
         rows=ablation_rows(path, raw["rows"]) if "rows" in raw else None,
+        benchmark=benchmark,
     )
     for row in spec.rows or [None]:
         for params in spec.corners():
