@@ -62,6 +62,7 @@ class ModelConfig:
     instance_map_heatmaps: str = MISSING
     pose_representation: str = MISSING
     camera_scale_init: float | None = MISSING
+    init_at_mean_body: bool = MISSING
 
 
 @dataclass
@@ -328,6 +329,7 @@ def load_config(experiment: str | Path, overrides: typing.Sequence[str] = ()) ->
 SAVED_BEFORE = {
     "model.instance_map_heatmaps": "own",
     "model.camera_scale_init": None,
+    "model.init_at_mean_body": False,
     "optim.warmup_steps": 0,
 }
 

@@ -104,6 +104,21 @@ class InstanceHMR(nn.Module):
                     CAMERA_SCALE_BASE
                 )
 
+    @torch.no_grad()
+    def start_at(self, params: torch.Tensor, gain: float = 0.01) -> None:
+        """Make the SMPL parameter map start near one body everywhere: ``params`` (P,) raw
+        channels (the camera's first three are the camera head's and left alone) become the
+        parameter branch's output bias, its weights scaled by ``gain`` (HMR and SPIN regress
+        from mean parameters in the same way)."""
+        out = self.param_branch.out
+        if params.shape != (CAMERA_CHANNELS + out.out_channels,):
+            raise ValueError(
+                f"expected ({CAMERA_CHANNELS + out.out_channels},) raw parameters, got "
+                f"{tuple(params.shape)}"
+            )
+        out.weight.mul_(gain)
+        out.bias.copy_(params[CAMERA_CHANNELS:])
+
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """images (B, 3, S, S) normalised RGB -> maps at h = w = S / 8:
 

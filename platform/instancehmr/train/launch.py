@@ -168,6 +168,12 @@ def build_trainer(
     from instancehmr.train.loop import train_loop_per_worker
 
     constant = training_constant(cfg)  # validation scores it beside the model
+    if cfg.model.init_at_mean_body and constant is None:
+        print(
+            "model.init_at_mean_body: the training data has no SMPL labels to average; the "
+            "parameter head starts from its usual initialisation",
+            flush=True,
+        )
     # Progress is printed per report; Ray Data's bars would flood the log.
     ray.data.DataContext.get_current().enable_progress_bars = False
     return TorchTrainer(

@@ -37,6 +37,7 @@ from instancehmr.infer.overlay import draw_meshes
 from instancehmr.losses.objective import TERMS, WeightedObjective
 from instancehmr.model import build_model
 from instancehmr.model.decode import decode_people
+from instancehmr.model.smpl_params import encode_params
 from instancehmr.track.relay import PICTURE
 from instancehmr.train.checkpoint import load_model_state, load_training_state, save_training_state
 
@@ -176,6 +177,9 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         cfg.loss, body, build_prior(cfg.body), cfg.model.input_size, cfg.model.pose_representation
     ).to(device)
     core = build_model(cfg)
+    checkpoint = ray.train.get_checkpoint()
+    if cfg.model.init_at_mean_body and checkpoint is None and constant is not None:
+        core.start_at(encode_params(constant.params(1), cfg.model.pose_representation)[0])
     model = ray.train.torch.prepare_model(core)
     optimizer = build_optimizer(cfg.optim, model.parameters())
     scheduler = build_scheduler(cfg.optim, optimizer, steps_per_epoch, cfg.train.epochs)
@@ -183,7 +187,6 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     projectors = (core.center_projector, core.joint_projector) if cfg.loss.contrastive else None
 
     start_epoch, step = 0, 0
-    checkpoint = ray.train.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as directory:
             state = load_training_state(directory, map_location=device)

@@ -141,3 +141,16 @@ def test_a_checkpoint_config_saved_before_the_wiring_option_reads_as_the_old_wir
     del raw["model"]["instance_map_heatmaps"]
     assert config_from_yaml(OmegaConf.to_yaml(raw), "old").model.instance_map_heatmaps == "own"
     assert config_from_yaml(to_yaml(tiny_cfg), "new").model.instance_map_heatmaps == "both"
+
+
+def test_the_parameter_map_can_start_at_one_body():
+    torch.manual_seed(0)
+    model = InstanceHMR("resnet18", input_size=64, head_channels=8, embedding_dim=8).eval()
+    mean = torch.randn(82)
+    model.start_at(mean)
+    with torch.no_grad():
+        params = model(torch.randn(2, 3, 64, 64))["param_map"]
+    spread = (params[:, 3:] - mean[3:, None, None]).abs().amax()
+    assert spread < 0.05 * mean[3:].abs().max()  # every pixel near the body, weights x 0.01
+    with pytest.raises(ValueError, match=r"expected \(82,\) raw parameters"):
+        model.start_at(torch.zeros(10))
