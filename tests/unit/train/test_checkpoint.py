@@ -51,7 +51,8 @@ def test_step_schedule_decays_at_milestones(tiny_cfg):
     from omegaconf import OmegaConf
 
     optim = OmegaConf.merge(
-        tiny_cfg.optim, {"schedule": "step", "milestones": [1, 2], "gamma": 0.1}
+        tiny_cfg.optim,
+        {"schedule": "step", "milestones": [1, 2], "gamma": 0.1, "lr": 1e-3, "warmup_steps": 0},
     )
     opt = build_optimizer(optim, [torch.nn.Parameter(torch.zeros(1))])
     sched = build_scheduler(optim, opt, steps_per_epoch=2, epochs=3)
