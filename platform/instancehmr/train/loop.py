@@ -122,10 +122,69 @@ class NonFiniteGuard:
         self.in_row = 0
 
 
-def _picture(model, body, batches, cfg, device) -> np.ndarray:
-    """Predicted meshes over the first validation images, side by side, (S, k*S, 3) uint8."""
-    batch = next(iter(batches))
-    images = torch.as_tensor(batch["images"][:PICTURE_IMAGES])
+def initial_model(cfg, constant: ConstantPose | None):
+    """The network a run starts from: ``build_model(cfg)``, its parameter map started at the
+    constant predictor's body when ``model.init_at_mean_body`` is on and ``constant`` is known."""
+    core = build_model(cfg)
+    if cfg.model.init_at_mean_body and constant is not None:
+        core.start_at(encode_params(constant.params(1), cfg.model.pose_representation)[0])
+    return core
+
+
+class TrainStep:
+    """One optimizer step of the weighted objective (Eq. 5) on a batch, as every worker takes it:
+    forward (fp16 autocast with ``train.mixed_precision`` on a GPU), the loss guarded by a
+    :class:`NonFiniteGuard`, backward, gradient clipping to ``train.grad_clip_norm``, the
+    optimizer step and the per-step learning-rate schedule.
+
+    ``model`` is the network to run (DDP-wrapped on a worker), ``core`` the plain network whose
+    projectors feed L_cont; ``optimizer``, ``scheduler``, ``scaler`` and ``guard`` are the
+    attributes a checkpoint saves."""
+
+    def __init__(self, cfg, model, core, objective, steps_per_epoch: int, device) -> None:
+        self.model, self.objective = model, objective
+        self.projectors = (
+            (core.center_projector, core.joint_projector) if cfg.loss.contrastive else None
+        )
+        self.device_type = torch.device(device).type
+        self.use_amp = bool(cfg.train.mixed_precision and self.device_type == "cuda")
+        self.clip = cfg.train.grad_clip_norm or float("inf")
+        self.optimizer = build_optimizer(cfg.optim, model.parameters())
+        self.scheduler = build_scheduler(
+            cfg.optim, self.optimizer, steps_per_epoch, cfg.train.epochs
+        )
+        self.scaler = torch.amp.GradScaler(self.device_type, enabled=self.use_amp)
+        self.guard = NonFiniteGuard(cfg.train.max_nonfinite_steps)
+
+    def __call__(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor] | None:
+        """The step's loss terms (``total`` included), or None when it was skipped for a
+        non-finite loss or gradient norm (the weights untouched). Raises NonFiniteLossError
+        after ``train.max_nonfinite_steps`` skipped steps in a row."""
+        with torch.autocast(self.device_type, enabled=self.use_amp):
+            outputs = self.model(to_model_input(batch["images"]))
+            terms = self.objective(outputs, batch, self.projectors)
+        if self.guard.should_skip(terms["total"], step):
+            self.optimizer.zero_grad(set_to_none=True)
+            return None
+        self.scaler.scale(terms["total"]).backward()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        if self.guard.should_skip(grad_norm, step, "gradient norm"):
+            self.scaler.update()  # with fp16: a smaller loss scale after an overflow
+            self.optimizer.zero_grad(set_to_none=True)
+            return None
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.guard.stepped()
+        return terms
+
+
+def _picture(model, body, batches: list[dict], cfg, device) -> np.ndarray:
+    """Predicted meshes over the first validation images of ``batches``, side by side,
+    (S, k*S, 3) uint8."""
+    images = torch.cat([torch.as_tensor(b["images"]) for b in batches])[:PICTURE_IMAGES]
     with torch.no_grad():
         out = model(to_model_input(images.to(device)))
     people = decode_people(
@@ -146,9 +205,18 @@ def _picture(model, body, batches, cfg, device) -> np.ndarray:
     return np.concatenate(tiles, axis=1)
 
 
-def _validate(model, body, val_shard, cfg, batch_size: int, device, constant) -> dict[str, float]:
-    batches = val_shard.iter_batches(batch_size=batch_size)
-    return validate(model, body, batches, cfg, device, constant)
+def _validate(model, body, val_shard, cfg, batch_size: int, device, constant):
+    """Validation metrics and the first ``PICTURE_IMAGES`` validation images' batches (kept for
+    the picture, so that the validation data is read once per epoch)."""
+    kept: list[dict] = []
+
+    def batches():
+        for batch in val_shard.iter_batches(batch_size=batch_size):
+            if sum(len(b["images"]) for b in kept) < PICTURE_IMAGES:
+                kept.append(batch)
+            yield batch
+
+    return validate(model, body, batches(), cfg, device, constant), kept
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
@@ -170,21 +238,16 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     rank, world = context.get_world_rank(), context.get_world_size()
     torch.manual_seed(cfg.train.seed)
     device = ray.train.torch.get_device()
-    use_amp = bool(cfg.train.mixed_precision and device.type == "cuda")
 
     body = BodyModel.from_config(cfg.body).to(device)
     objective = WeightedObjective(
         cfg.loss, body, build_prior(cfg.body), cfg.model.input_size, cfg.model.pose_representation
     ).to(device)
-    core = build_model(cfg)
     checkpoint = ray.train.get_checkpoint()
-    if cfg.model.init_at_mean_body and checkpoint is None and constant is not None:
-        core.start_at(encode_params(constant.params(1), cfg.model.pose_representation)[0])
+    core = build_model(cfg) if checkpoint else initial_model(cfg, constant)
     model = ray.train.torch.prepare_model(core)
-    optimizer = build_optimizer(cfg.optim, model.parameters())
-    scheduler = build_scheduler(cfg.optim, optimizer, steps_per_epoch, cfg.train.epochs)
-    scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
-    projectors = (core.center_projector, core.joint_projector) if cfg.loss.contrastive else None
+    train_step = TrainStep(cfg, model, core, objective, steps_per_epoch, device)
+    optimizer, scheduler, scaler = train_step.optimizer, train_step.scheduler, train_step.scaler
 
     start_epoch, step = 0, 0
     if checkpoint:
@@ -200,12 +263,12 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     val_shard = ray.train.get_dataset_shard("val")
     per_worker = cfg.train.batch_size // world
     log_every = cfg.tracking.log_every_steps
-    guard = NonFiniteGuard(cfg.train.max_nonfinite_steps)
+    guard = train_step.guard
 
     if checkpoint is None:  # the untrained model's validation metrics, at step 0
         metrics = {"step": 0, "epoch": -1, "epochs_done": 0}
         if rank == 0:
-            metrics.update(_validate(core, body, val_shard, cfg, per_worker, device, constant))
+            metrics.update(_validate(core, body, val_shard, cfg, per_worker, device, constant)[0])
         ray.train.report(metrics)
 
     for epoch in range(start_epoch, cfg.train.epochs):
@@ -225,28 +288,10 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
                 break
             fetched = time.perf_counter()
             waited += fetched - ready
-            with torch.autocast(device.type, enabled=use_amp):
-                outputs = model(to_model_input(batch["images"]))
-                terms = objective(outputs, batch, projectors)
-            if guard.should_skip(terms["total"], step):
-                optimizer.zero_grad(set_to_none=True)
+            terms = train_step(batch, step)
+            if terms is None:
                 ready = time.perf_counter()
                 continue
-            scaler.scale(terms["total"]).backward()
-            scaler.unscale_(optimizer)
-            grad_norm = torch.nn.utils.clip_grad_norm_(
-                model.parameters(), cfg.train.grad_clip_norm or float("inf")
-            )
-            if guard.should_skip(grad_norm, step, "gradient norm"):
-                scaler.update()  # with fp16: a smaller loss scale after an overflow
-                optimizer.zero_grad(set_to_none=True)
-                ready = time.perf_counter()
-                continue
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-            guard.stepped()
             step += 1
             count += 1
             for t in (*TERMS, "total"):
@@ -278,10 +323,9 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         }
         with tempfile.TemporaryDirectory() as directory:
             if rank == 0:
-                metrics.update(_validate(core, body, val_shard, cfg, per_worker, device, constant))
-                picture = _picture(
-                    core, body, val_shard.iter_batches(batch_size=PICTURE_IMAGES), cfg, device
-                )
+                scores, first = _validate(core, body, val_shard, cfg, per_worker, device, constant)
+                metrics.update(scores)
+                picture = _picture(core, body, first, cfg, device)
                 cv2.imwrite(
                     str(Path(directory) / PICTURE), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
                 )
