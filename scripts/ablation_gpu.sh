@@ -21,7 +21,7 @@ trap 'kill "${SAMPLER:-0}" 2>/dev/null || true' EXIT
 if [ "$SIZE" = tiny ]; then
   SEEDS=${SEEDS:-2} EPOCHS=${EPOCHS:-1} IMAGES=${IMAGES:-32} INPUT=${INPUT:-64}
   MODEL="model.backbone=resnet18 model.head_channels=16 model.embedding_dim=16"
-  SCALE="scaling.use_gpu=false scaling.num_workers=2 scaling.cpus_per_worker=0.5 scaling.data_cpus=1 train.batch_size=4"
+  SCALE="scaling.use_gpu=false scaling.num_workers=2 scaling.cpus_per_worker=0.5 scaling.data_cpus=1 train.batch_size=4 tracking.log_every_steps=2"
 else
   SEEDS=${SEEDS:-3} EPOCHS=${EPOCHS:-4} IMAGES=${IMAGES:-4000} INPUT=${INPUT:-512}
   MODEL="model.backbone=resnet50 train.mixed_precision=true"
