@@ -1,6 +1,7 @@
 """Starting Ray: in-process by default, or the cluster that ``RAY_ADDRESS`` (or ``address``) names.
 
-The same command runs on a laptop and on a cluster; only this choice differs (DESIGN.md).
+The same command runs on a laptop and on a cluster; only this choice differs
+(docs/design.md#laptop-and-cluster).
 """
 
 from __future__ import annotations

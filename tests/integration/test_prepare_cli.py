@@ -2,12 +2,12 @@
 process (Ray and all) for all cards, on fixtures in each corpus's original file layout.
 
 Each shipped card is used as it is: its fixture lies under ``$INSTANCEHMR_DATA/data/raw/<corpus>``
-exactly as the card's splits name the files (DESIGN.md, "Proving it"). The fixtures are copies of
-the real samples where they exist (COCO, CrowdPose, Human3.6M, MPI-INF-3DHP, MPII's images and
-joints) and files written in the original layouts (``tests/support/corpus_files.py``) for the
+exactly as the card's splits name the files (docs/design.md#how-a-piece-is-proven). The fixtures are
+copies of the real samples where they exist (COCO, CrowdPose, Human3.6M, MPI-INF-3DHP, MPII's images
+and joints) and files written in the original layouts (``tests/support/corpus_files.py``) for the
 rest, and for those too on a clone without the real samples. Two variant cards run beside them:
-Human3.6M keeping every frame (the shipped card keeps one in five) and MPII from mmpose's JSON
-(the shipped card reads the official .mat). The synthetic card runs as a copy at a tiny size.
+Human3.6M keeping every frame (the shipped card keeps one in five) and MPII from mmpose's JSON (the
+shipped card reads the official .mat). The synthetic card runs as a copy at a tiny size.
 
 Per card: images and people per split, 0 failed, the printed summary line, labels read back from
 the Parquet shards where the source file puts them, the card's ``labels`` being those the shards

@@ -1,4 +1,4 @@
-"""Gaussian-mixture pose prior (L_prior of PAPER.md).
+"""Gaussian-mixture pose prior (L_prior of docs/method.md#mesh-terms).
 
 The paper uses SMPLify's 8-component mixture over the 69 body-pose components (``gmm_08.pkl``,
 keys ``means`` (K, 69), ``covars`` (K, 69, 69), ``weights`` (K,)); it is loaded when configured.

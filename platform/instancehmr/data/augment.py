@@ -1,5 +1,5 @@
-"""Training augmentation (PAPER.md, "Training"): random square crop with zero padding, in-plane
-rotation, horizontal flip with left/right swap, colour jitter; labels follow the image.
+"""Training augmentation (docs/method.md#augmentation): random square crop with zero padding,
+in-plane rotation, horizontal flip with left/right swap, colour jitter; labels follow the image.
 
 One 2x3 affine (:func:`augmentation_affine`) maps original pixels to the square network input:
 

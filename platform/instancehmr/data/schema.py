@@ -1,4 +1,4 @@
-"""The image record: one Arrow schema for every corpus (DESIGN.md, "The image record").
+"""The image record: one Arrow schema for every corpus (docs/design.md#the-image-record).
 
 One row per image. Per-person labels are parallel list columns (same length, person order
 fixed) in the 48-joint canonical set of :mod:`instancehmr.body.joint_sets`. A missing label is a
@@ -25,7 +25,8 @@ from instancehmr.body.joint_sets import NUM_CANONICAL, JointSet
 SCHEMA_VERSION = 1
 
 #: Per-joint visibility codes of ``keypoints_2d_vis``. "Visible" for training means labelled
-#: and inside the (augmented) image (PAPER.md): codes 1-4 with in-frame coordinates.
+#: and inside the (augmented) image (docs/method.md#visible-joints): codes 1-4 with in-frame
+#: coordinates.
 VIS_UNLABELLED = 0
 VIS_VISIBLE = 1
 VIS_OCCLUDED = 2  # labelled but hidden, cause unknown (COCO v = 1)

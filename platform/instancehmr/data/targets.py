@@ -1,4 +1,5 @@
-"""Training targets drawn on the output map: center and joint heatmaps (PAPER.md, "Losses").
+"""Training targets drawn on the output map: center and joint heatmaps
+(docs/method.md#heatmap-targets).
 
 Positions are in map pixels with pixel centres at integers (see :mod:`instancehmr.geometry`).
 A Gaussian is drawn around the nearest pixel, so its peak value is exactly 1 there (the focal

@@ -38,8 +38,8 @@ HEADLINE = {
     "synthetic": [("all", m, f"Synthetic {LABELS[m]}") for m in ("mpjpe", "pa_mpjpe", "mpvpe")]
     + [(f"occlusion:{k}", "mpjpe", f"Synthetic {k} MPJPE") for k in ("none", "partial", "heavy")],
 }
-#: The paper's ResNet-50 numbers (PAPER.md, CrowdPose AP50 / AP75 from the paper's Table 1; AP
-#: in percent), printed under the headline.
+#: The paper's ResNet-50 numbers (docs/method.md#reported-numbers, CrowdPose AP50 / AP75 from the
+#: paper's Table 1; AP in percent), printed under the headline.
 PAPER = {
     ("3dpw-pc", "all", "mpjpe"): 102.0, ("3dpw-pc", "all", "pa_mpjpe"): 77.2,
     ("3dpw-pc", "all", "mpvpe"): 131.0, ("ochuman", "all", "ap"): 34.9,

@@ -1,4 +1,5 @@
-"""Instance-aware contrastive loss (PAPER.md Eq. 1-2), vectorised over people and joints.
+"""Instance-aware contrastive loss (docs/method.md#contrastive-loss, Eq. 1-2), vectorised over
+people and joints.
 
 Features are sampled at ground-truth positions (row = y, col = x: the release samples at
 transposed positions), projected by P_C / P_J, then centers of different people are pushed

@@ -1,4 +1,5 @@
-"""CornerNet focal loss on heatmaps (PAPER.md Eq. 3-4), with channels masked by labels."""
+"""CornerNet focal loss on heatmaps (docs/method.md#heatmap-losses, Eq. 3-4), with channels
+masked by labels."""
 
 from __future__ import annotations
 

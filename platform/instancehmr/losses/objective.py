@@ -12,7 +12,8 @@ joint_heatmap_mask     (B, 24)            channels this image labels
 person_mask            (B, N)             real people (False = padding)
 centers                (B, N, 2)          body centers, (x, y) map pixels
 keypoints_2d           (B, N, 48, 2)      canonical 2-D joints, normalised input coords
-keypoints_2d_mask      (B, N, 48)         labelled and inside the image (PAPER.md)
+keypoints_2d_mask      (B, N, 48)         labelled and inside the image
+                                          (docs/method.md#visible-joints)
 keypoints_3d           (B, N, 48, 3)      canonical 3-D joints, camera frame, metres
 keypoints_3d_mask      (B, N, 48)         labelled 3-D joints
 pose                   (B, N, 72)         SMPL pose, axis-angle (GT or EFT pseudo-GT)
@@ -24,7 +25,7 @@ gender                 (B, N)             index into schema.GENDERS (evaluation 
 =====================  =================  ==================================================
 
 Parameters are read at each GT center; features for L_cont are sampled at GT centers and at
-the visible SMPL-24 joints (PAPER.md, Fig. 2).
+the visible SMPL-24 joints (docs/method.md#contrastive-loss, Fig. 2).
 """
 
 from __future__ import annotations

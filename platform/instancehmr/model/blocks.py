@@ -48,8 +48,8 @@ class ResidualBlock(nn.Module):
 
 
 class Head(nn.Module):
-    """PAPER.md's head: 3x3 conv (stride 2 from the backbone) to C, BN, ReLU, two residual
-    blocks, 1x1 conv to ``out_ch``. Input features get CoordConv channels first.
+    """The head of docs/method.md#heads: 3x3 conv (stride 2 from the backbone) to C, BN, ReLU,
+    two residual blocks, 1x1 conv to ``out_ch``. Input features get CoordConv channels first.
 
     (B, in_ch, 2h, 2w) -> (B, out_ch, h, w) with ``stride=2``; same size with ``stride=1``.
     """

@@ -1,4 +1,4 @@
-"""Decoding people from the network's maps (PAPER.md, "Inference").
+"""Decoding people from the network's maps (docs/method.md#decoding).
 
 Center peaks: sigmoid(H_C), max-pool NMS over a window that covers the same share of the image
 at every map size (the paper's 5 x 5 on 64 x 64 maps), top-k per image, score threshold. The

@@ -1,4 +1,4 @@
-"""Center-aligned and joint-aligned instance maps (PAPER.md, Fig. 3).
+"""Center-aligned and joint-aligned instance maps (docs/method.md#instance-maps, Fig. 3).
 
 Each is a branch from the backbone whose features are concatenated with predicted heatmaps
 (:mod:`instancehmr.model.network` chooses which: by default H_C and H_J for both, as the

@@ -1,4 +1,4 @@
-"""The InstanceHMR network (PAPER.md, Fig. 3) and ``build_model(cfg)``.
+"""The InstanceHMR network (docs/method.md#network, Fig. 3) and ``build_model(cfg)``.
 
 backbone (1/4 resolution) -> heads at 1/8: center heatmap H_C, joint heatmap H_J, camera;
 center-aligned instance map (positional encoding added) and joint-aligned instance map, each fed

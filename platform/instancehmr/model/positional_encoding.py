@@ -1,4 +1,5 @@
-"""2-D sinusoidal positional encoding added to the center-aligned instance map (PAPER.md)."""
+"""2-D sinusoidal positional encoding added to the center-aligned instance map
+(docs/method.md#positional-encoding)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """Layout of the SMPL parameter map and its conversion to body-model inputs.
 
-Per pixel, ``param_map`` holds (PAPER.md): camera 3 (s, tx, ty) | global orientation 6 (6-D
-rotation) | body pose 21 x 3 axis-angle (or 21 x 6 with ``rot6d``) | betas 10 = 82 channels by
-default. SMPL's hand joints 22 and 23 are not predicted (identity rotation).
+Per pixel, ``param_map`` holds (docs/method.md#smpl-parameter-map): camera 3 (s, tx, ty) |
+global orientation 6 (6-D rotation) | body pose 21 x 3 axis-angle (or 21 x 6 with ``rot6d``) |
+betas 10 = 82 channels by default. SMPL's hand joints 22 and 23 are not predicted (identity
+rotation).
 """
 
 from __future__ import annotations

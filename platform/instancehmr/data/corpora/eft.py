@@ -16,8 +16,9 @@ distance of the joints labelled in both (at least 3), over the square root of th
 area, must be at most ``options.eft_match_threshold`` (default 0.1); Hungarian assignment keeps
 the matching one-to-one. The fit's keypoints are its label joints, with the
 OpenPose joints only where no label joint covers the same canonical joint. A matched person gets
-``smpl_pose`` (72,) axis-angle and ``smpl_source = 'eft'``; betas stay unset (PAPER.md: EFT gives
-pose and orientation, not shape). Unmatched people keep their 2-D labels only.
+``smpl_pose`` (72,) axis-angle and ``smpl_source = 'eft'``; betas stay unset
+(docs/method.md#training-data: EFT gives pose and orientation, not shape). Unmatched people keep
+their 2-D labels only.
 """
 
 from __future__ import annotations

@@ -29,9 +29,10 @@ ROMP's 3DPW-PC subset with them (github.com/Arthur151/ROMP, ``romp/lib/dataset/p
 * ``keypoints_2d``: those joints projected with ``cam_intrinsics``; ``VIS_VISIBLE`` inside the
   image, ``VIS_OUT_OF_FRAME`` outside, unlabelled behind the camera.
 
-Split ``pc`` is 3DPW-PC (PAPER.md): the frames of ``PC_RANGES``, each sequence found in any
-subfolder of the split's ``sequences`` folder (point it at ``sequenceFiles``). ``keep_every``
-applies to the ``train`` split only (frame % keep_every == 0); benchmarks keep every frame.
+Split ``pc`` is 3DPW-PC (docs/method.md#3dpw-pc): the frames of ``PC_RANGES``, each sequence
+found in any subfolder of the split's ``sequences`` folder (point it at ``sequenceFiles``).
+``keep_every`` applies to the ``train`` split only (frame % keep_every == 0); benchmarks keep
+every frame.
 """
 
 from __future__ import annotations
