@@ -48,8 +48,8 @@ def workdir(tmp_path_factory, tiny_run):
 
     from instancehmr.config import load_config, to_yaml
     from instancehmr.model import build_model
+    from instancehmr.model.checkpoint import save_training_state
     from instancehmr.runtime import init_ray
-    from instancehmr.train.checkpoint import save_training_state
 
     root = tmp_path_factory.mktemp("eval")
     cfg = load_config(

@@ -196,7 +196,7 @@ def test_the_real_corpus_mix_trains_with_finite_weights(
     from samples import REAL_SAMPLES
 
     from instancehmr.cli import main
-    from instancehmr.train.checkpoint import load_training_state
+    from instancehmr.model.checkpoint import load_training_state
 
     root, overrides = workdir
     lay = Lay(tmp_path / "home", tmp_path / "cards", body, REAL_SAMPLES.is_dir())

@@ -86,6 +86,20 @@ def mix_weights(cfg) -> list[tuple[Card, float]]:
     return out
 
 
+def steps_per_epoch(cfg) -> int:
+    """Optimizer steps per epoch: the mixed stream's length (it stops with the corpus that runs
+    out first relative to its weight) over the global batch."""
+    import pyarrow.parquet as pq
+
+    corpora = mix_weights(cfg)
+    total = sum(w for _, w in corpora)
+    rows = []
+    for card, weight in corpora:
+        files = shard_dir(cfg.data.shards_dir, card, "train").glob("part-*.parquet")
+        rows.append(sum(pq.ParquetFile(f).metadata.num_rows for f in files) / (weight / total))
+    return max(1, int(min(rows)) // cfg.train.batch_size)
+
+
 def make_sample(
     row: dict[str, Any],
     input_size: int,

@@ -38,7 +38,7 @@ from instancehmr.eval.keypoint_ap import (
 from instancehmr.eval.protocols import GroundTruthMeshes, MeshScorer, merge
 from instancehmr.eval.table import ROW_FIELDS, format_tables
 from instancehmr.eval.validation import to_model_input
-from instancehmr.train.checkpoint import STATE_FILE, load_model_state, load_training_state
+from instancehmr.model.checkpoint import STATE_FILE, load_model_state, load_training_state
 
 BATCH_IMAGES = 16
 REFERENCE_NOTE = (

@@ -9,6 +9,7 @@ state saved; ``--resume`` continues the unfinished trials and never re-runs fini
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -128,7 +129,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False)
     from instancehmr.config import config_from_yaml
     from instancehmr.runtime import TRIAL_DRIVER_RESOURCE, init_ray
     from instancehmr.sweep.search import param_space, scheduler, search_algorithm
-    from instancehmr.sweep.trial import run_trial
+    from instancehmr.sweep.trial import run_trial, trial_config
     from instancehmr.track.runs import tracking_uri
     from instancehmr.track.sweeps import SweepTracker
     from instancehmr.train.launch import storage_uri
@@ -179,7 +180,8 @@ def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False)
     if resume:
         tuner = ray.tune.Tuner.restore(path, trainable, restart_errored=retry_failed)
     else:
-        tracker = SweepTracker(spec.name, parent_id, experiment_id, uri, bases, hashes)
+        config_of = functools.partial(trial_config, bases, spec.name)
+        tracker = SweepTracker(spec.name, parent_id, experiment_id, uri, config_of, hashes)
         tuner = ray.tune.Tuner(
             trainable,
             param_space=param_space(spec),

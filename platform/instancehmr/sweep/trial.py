@@ -15,8 +15,7 @@ from omegaconf import DictConfig
 
 from instancehmr.config import config_from_yaml
 from instancehmr.sweep.spec import param_overrides
-
-BEST_CHECKPOINT = "best_checkpoint"  # key of a trial's last report: its best checkpoint's path
+from instancehmr.track.sweeps import BEST_CHECKPOINT
 
 
 def trial_config(bases: dict[str, str], sweep: str, config: dict[str, Any]) -> DictConfig:
@@ -40,7 +39,8 @@ def run_trial(
     import ray.tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    from instancehmr.train.launch import best_checkpoint, build_trainer, steps_per_epoch
+    from instancehmr.data.pipeline import steps_per_epoch
+    from instancehmr.train.launch import best_checkpoint, build_trainer
 
     cfg = trial_config(bases, sweep, config)
     trainer = build_trainer(

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig
 from ray.tune import Callback
 
 from instancehmr.track.runs import fail_run
@@ -26,6 +28,7 @@ TRIAL_TAG = "instancehmr.trial_id"
 PARAMS_TAG = "instancehmr.trial_params"  # the trial's sampled values, JSON
 ROW_PARAM = "ablation"
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: the UI nests children under the parent
+BEST_CHECKPOINT = "best_checkpoint"  # key of a trial's last report: its best checkpoint's path
 
 
 def find_parent(client, experiment_ids: list[str], sweep: str):
@@ -61,9 +64,11 @@ def _tune_keys() -> frozenset[str]:
 class SweepTracker(Callback):
     """Tune callback that mirrors every trial into an MLflow child run of ``parent_run_id``.
 
-    ``bases`` and ``hashes`` are the sweep's resolved row configs and data manifest hashes (a
-    trial's config and tags are rebuilt from them); only plain values are kept, since Tune
-    pickles its callbacks with the sweep's state for ``--resume``.
+    ``config_of`` gives a trial's experiment config from its Tune config (the sweep runner
+    passes it, so tracking never imports the sweep); ``hashes`` are the data manifest hashes of
+    the run tags. Tune pickles its callbacks with the sweep's state for ``--resume``:
+    ``config_of`` must pickle (a module-level function or a partial of one) and the MLflow
+    loggers are rebuilt after a restore.
     """
 
     def __init__(
@@ -72,11 +77,11 @@ class SweepTracker(Callback):
         parent_run_id: str,
         experiment_id: str,
         tracking_uri: str,
-        bases: dict[str, str],
+        config_of: Callable[[dict[str, Any]], DictConfig],
         hashes: dict[str, str],
     ) -> None:
         self.sweep, self.parent_run_id, self.experiment_id = sweep, parent_run_id, experiment_id
-        self.tracking_uri, self.bases, self.hashes = tracking_uri, bases, hashes
+        self.tracking_uri, self.config_of, self.hashes = tracking_uri, config_of, hashes
         self._loggers: dict[str, Any] = {}
         self._checkpoints: dict[str, str] = {}  # trial -> latest checkpoint path
         self._modelled: set[str] = set()
@@ -91,10 +96,8 @@ class SweepTracker(Callback):
 
         mlflow.set_tracking_uri(self.tracking_uri)
 
-    def _config(self, trial):
-        from instancehmr.sweep.trial import trial_config
-
-        return trial_config(self.bases, self.sweep, trial.config)
+    def _config(self, trial) -> DictConfig:
+        return self.config_of(trial.config)
 
     def _label(self, trial) -> str:
         row = trial.config.get("row")
@@ -109,9 +112,9 @@ class SweepTracker(Callback):
         from mlflow.entities import RunStatus
         from mlflow.tracking import MlflowClient
 
+        from instancehmr.data.pipeline import steps_per_epoch
         from instancehmr.track.relay import RunLogger
         from instancehmr.track.runs import log_config, run_tags
-        from instancehmr.train.launch import steps_per_epoch
 
         client = MlflowClient()
         cfg = self._config(trial)
@@ -148,8 +151,6 @@ class SweepTracker(Callback):
         from ray.train import Checkpoint
         from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY
 
-        from instancehmr.sweep.trial import BEST_CHECKPOINT
-
         logger = self._logger(trial)
         if BEST_CHECKPOINT in result:
             self._log_model(trial, result[BEST_CHECKPOINT])
@@ -164,7 +165,7 @@ class SweepTracker(Callback):
         from mlflow.tracking import MlflowClient
         from ray.train import Checkpoint
 
-        from instancehmr.train.launch import log_model
+        from instancehmr.track.registry import log_model
 
         run_id = self._logger(trial).run_id
         with Checkpoint(path).as_directory() as directory:

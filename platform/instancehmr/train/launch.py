@@ -16,8 +16,14 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from instancehmr.data.cards import load_card
-from instancehmr.data.pipeline import mix_weights, shard_dir, training_dataset, validation_dataset
+from instancehmr.data.pipeline import (
+    mix_weights,
+    steps_per_epoch,
+    training_dataset,
+    validation_dataset,
+)
 from instancehmr.data.prepare import ensure_prepared
+from instancehmr.track.registry import log_model
 from instancehmr.track.runs import RunFailed
 
 
@@ -67,80 +73,6 @@ def check_resources(cfg: DictConfig, extra_cpus: int = 0) -> None:
         raise ResourceError(
             f"scaling.use_gpu: {s.num_workers} workers need {s.num_workers} GPUs; the cluster has {have.get('GPU', 0):g}"
         )
-
-
-def steps_per_epoch(cfg: DictConfig) -> int:
-    """Optimizer steps per epoch: the mixed stream's length (it stops with the corpus that runs
-    out first relative to its weight) over the global batch."""
-    import pyarrow.parquet as pq
-
-    corpora = mix_weights(cfg)
-    total = sum(w for _, w in corpora)
-    rows = []
-    for card, weight in corpora:
-        files = shard_dir(cfg.data.shards_dir, card, "train").glob("part-*.parquet")
-        rows.append(sum(pq.ParquetFile(f).metadata.num_rows for f in files) / (weight / total))
-    return max(1, int(min(rows)) // cfg.train.batch_size)
-
-
-def model_requirements() -> list[str]:
-    """pip requirements of a logged model: the pickled module needs this package and the torch
-    it was saved with. Given, not inferred: MLflow's inference imports the model in a
-    subprocess (5-15 s per model)."""
-    import cloudpickle
-    import numpy as np
-    import torch
-
-    from instancehmr import __version__
-
-    return [
-        f"instancehmr=={__version__}",
-        f"torch=={torch.__version__.split('+')[0]}",
-        f"numpy=={np.__version__}",
-        f"cloudpickle=={cloudpickle.__version__}",
-    ]
-
-
-def log_model(cfg: DictConfig, run_id: str, checkpoint_dir: str, register: bool) -> str | None:
-    """Log the checkpoint's model with a signature and its training state to the run. With
-    ``register`` the model becomes a new version of ``tracking.registered_model_name`` (the
-    first version gets the alias ``champion``) and the version is returned; sweep trials only
-    log theirs (``instancehmr promote`` registers the winner)."""
-    import mlflow
-    import numpy as np
-    import torch
-    from mlflow.models import infer_signature
-    from mlflow.tracking import MlflowClient
-
-    from instancehmr.model import build_model
-    from instancehmr.train.checkpoint import load_model_state, load_training_state
-
-    model = build_model(cfg)
-    load_model_state(model, load_training_state(checkpoint_dir), checkpoint_dir)
-    model.eval()
-    example = np.zeros((1, 3, cfg.model.input_size, cfg.model.input_size), np.float32)
-    with torch.no_grad():
-        outputs = {k: v.numpy() for k, v in model(torch.from_numpy(example)).items()}
-    name = cfg.tracking.registered_model_name
-    info = mlflow.pytorch.log_model(
-        model,
-        name="model",
-        signature=infer_signature(example, outputs),
-        registered_model_name=name if register else None,
-        run_id=run_id,
-        serialization_format="pickle",  # the module itself, not a traced graph: decoding needs it
-        pip_requirements=model_requirements(),
-    )
-    mlflow.log_artifact(
-        str(Path(checkpoint_dir) / "training_state.pt"), artifact_path="checkpoint", run_id=run_id
-    )
-    if not register:
-        return None
-    client = MlflowClient()
-    version = str(info.registered_model_version)
-    if "champion" not in client.get_registered_model(name).aliases:
-        client.set_registered_model_alias(name, "champion", version)
-    return version
 
 
 def storage_uri(cfg: DictConfig) -> str:

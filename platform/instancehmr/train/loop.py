@@ -33,13 +33,13 @@ from instancehmr.config import to_yaml
 from instancehmr.data.pipeline import SHUFFLE_BUFFER_BATCHES
 from instancehmr.eval.references import ConstantPose
 from instancehmr.eval.validation import to_model_input, validate
-from instancehmr.infer.overlay import draw_meshes
 from instancehmr.losses.objective import TERMS, WeightedObjective
 from instancehmr.model import build_model
+from instancehmr.model.checkpoint import load_model_state, load_training_state, save_training_state
 from instancehmr.model.decode import decode_people
 from instancehmr.model.smpl_params import encode_params
+from instancehmr.render.overlay import draw_meshes
 from instancehmr.track.relay import PICTURE
-from instancehmr.train.checkpoint import load_model_state, load_training_state, save_training_state
 
 PICTURE_IMAGES = 4
 

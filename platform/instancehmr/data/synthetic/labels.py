@@ -30,8 +30,8 @@ from instancehmr.data.schema import (
     VIS_VISIBLE,
     Person,
 )
-from instancehmr.data.synthetic.render import RenderBuffers, project
 from instancehmr.data.synthetic.scene import Scene
+from instancehmr.render.mesh import RenderBuffers, project
 
 SURFACE_JOINTS = np.array([CANONICAL.index(n) for n in FACE_VERTEX_JOINTS])
 SURFACE_TOLERANCE = 0.04  # metres

@@ -30,7 +30,7 @@ from scipy.spatial.transform import Rotation
 from instancehmr.body.joint_sets import CANONICAL_INDEX, SMPL24, flip_permutation
 from instancehmr.body.pose import JOINT_LIMITS
 from instancehmr.body.smpl import BodyModel
-from instancehmr.data.synthetic.render import (
+from instancehmr.render.mesh import (
     MeshRenderer,
     RenderBuffers,
     interpolate,

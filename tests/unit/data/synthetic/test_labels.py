@@ -22,8 +22,8 @@ from instancehmr.data.synthetic.labels import (
     label_people,
     occlusion_fractions,
 )
-from instancehmr.data.synthetic.render import MeshRenderer, project
 from instancehmr.data.synthetic.scene import ARCHETYPES, CrowdGenerator, pose_people
+from instancehmr.render.mesh import MeshRenderer, project
 
 SIZE = 256
 K = np.array([[240.0, 0, (SIZE - 1) / 2], [0, 240.0, (SIZE - 1) / 2], [0, 0, 1]])

@@ -8,7 +8,6 @@ import pytest
 
 from instancehmr.body.joint_sets import CANONICAL_INDEX
 from instancehmr.body.pose import JOINT_LIMITS
-from instancehmr.data.synthetic.render import transform
 from instancehmr.data.synthetic.scene import (
     ARCHETYPES,
     OCCLUSION_LEVELS,
@@ -18,6 +17,7 @@ from instancehmr.data.synthetic.scene import (
     sample_body_poses,
     sample_camera,
 )
+from instancehmr.render.mesh import transform
 
 SIZE = 128
 

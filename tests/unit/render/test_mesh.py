@@ -9,14 +9,14 @@ from embreex import rtcore_scene
 from embreex.mesh_construction import TriangleMesh
 from scipy.spatial.transform import Rotation
 
-from instancehmr.data.synthetic.render import (
+from instancehmr.data.synthetic.scene import ARCHETYPES, pose_people
+from instancehmr.render.mesh import (
     MeshRenderer,
     interpolate,
     pixel_rays,
     project,
     shade,
 )
-from instancehmr.data.synthetic.scene import ARCHETYPES, pose_people
 
 SIZE = 128
 K = np.array([[120.0, 0, (SIZE - 1) / 2], [0, 120.0, (SIZE - 1) / 2], [0, 0, 1]])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from instancehmr.data.synthetic.render import MeshRenderer, shade
+from instancehmr.render.mesh import MeshRenderer, shade
 
 FOCAL = 5000.0  # pixels: nearly orthographic, so the picture matches the weak-perspective fit
 COLOURS = np.array(

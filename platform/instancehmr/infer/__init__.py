@@ -1,1 +1,0 @@
-"""Inference: predictor, exporters, overlay renders."""

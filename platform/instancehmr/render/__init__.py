@@ -1,0 +1,1 @@
+"""Drawing meshes: a ray-casting mesh renderer (Embree) and predicted meshes over images."""
