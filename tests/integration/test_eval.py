@@ -48,7 +48,7 @@ def workdir(tmp_path_factory, tiny_run):
 
     from instancehmr.config import load_config, to_yaml
     from instancehmr.model import build_model
-    from instancehmr.model.checkpoint import save_training_state
+    from instancehmr.model.checkpoint import TrainingState, save_training_state
     from instancehmr.runtime import init_ray
 
     root = tmp_path_factory.mktemp("eval")
@@ -59,7 +59,7 @@ def workdir(tmp_path_factory, tiny_run):
     torch.manual_seed(0)
     (root / "ckpt").mkdir()
     save_training_state(
-        root / "ckpt", {"model": build_model(cfg).state_dict(), "config": to_yaml(cfg)}
+        root / "ckpt", TrainingState(model=build_model(cfg).state_dict(), config=to_yaml(cfg))
     )
     old = Path.cwd()
     os.chdir(root)

@@ -232,7 +232,7 @@ def test_the_real_corpus_mix_trains_with_finite_weights(
     )
     assert metrics["train/skipped_steps"] == 0
     state = load_training_state(run.data.tags["best_checkpoint"])
-    weights = [v for v in state["model"].values() if v.is_floating_point()]
+    weights = [v for v in state.model.values() if v.is_floating_point()]
     assert weights and all(torch.isfinite(w).all() for w in weights)
     assert any(
         v.run_id == run.info.run_id for v in client.search_model_versions("name = 'instancehmr'")
@@ -254,9 +254,8 @@ def test_the_quickstart_learns_its_own_training_images(workdir):
     from instancehmr.data.pipeline import make_batch
     from instancehmr.eval.references import training_constant
     from instancehmr.eval.validation import validate
-    from instancehmr.losses.objective import WeightedObjective
     from instancehmr.train.launch import ensure_data
-    from instancehmr.train.loop import TrainStep, build_prior, initial_model
+    from instancehmr.train.loop import TrainStep, build_objective, initial_model
 
     root, _ = workdir
     steps = 160
@@ -275,10 +274,7 @@ def test_the_quickstart_learns_its_own_training_images(workdir):
     body = BodyModel.from_config(cfg.body)
     constant = training_constant(cfg)
     model = initial_model(cfg, constant)
-    objective = WeightedObjective(
-        cfg.loss, body, build_prior(cfg.body), cfg.model.input_size, cfg.model.pose_representation
-    )
-    train_step = TrainStep(cfg, model, model, objective, len(batches), "cpu")
+    train_step = TrainStep(cfg, model, model, build_objective(cfg, body), len(batches), "cpu")
     for step in range(steps):
         model.train()
         assert train_step(batches[step % len(batches)], step) is not None

@@ -53,27 +53,18 @@ class TrainBench:
 def timed_steps(cfg: DictConfig, batches, model=None) -> list[float]:
     """Train ``cfg``'s model on ``batches`` (torch batch dicts); seconds per step after warm-up."""
     from instancehmr.body.smpl import BodyModel
-    from instancehmr.eval.validation import to_model_input
-    from instancehmr.losses.objective import WeightedObjective
     from instancehmr.model import build_model
-    from instancehmr.train.loop import build_optimizer, build_prior
+    from instancehmr.train.loop import TrainStep, build_objective
 
     torch.manual_seed(cfg.train.seed)
-    body = BodyModel.from_config(cfg.body)
-    objective = WeightedObjective(
-        cfg.loss, body, build_prior(cfg.body), cfg.model.input_size, cfg.model.pose_representation
-    )
     core = build_model(cfg)
     model = model(core) if model else core
-    optimizer = build_optimizer(cfg.optim, model.parameters())
-    projectors = (core.center_projector, core.joint_projector) if cfg.loss.contrastive else None
+    train_step = TrainStep(cfg, model, core, build_objective(cfg, BodyModel.from_config(cfg.body)),
+                           steps_per_epoch=1, device="cpu")  # fmt: skip
     times = []
-    for batch in batches:
+    for step, batch in enumerate(batches):
         start = time.perf_counter()
-        terms = objective(model(to_model_input(batch["images"])), batch, projectors)
-        optimizer.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        optimizer.step()
+        train_step(batch, step)
         times.append(time.perf_counter() - start)
     return times[WARMUP:]
 

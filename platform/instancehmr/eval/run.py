@@ -74,7 +74,7 @@ def _from_state_dir(
     from instancehmr.model import build_model
 
     state = load_training_state(directory)
-    cfg = config_from_yaml(state["config"], source, overrides)
+    cfg = config_from_yaml(state.config, source, overrides)
     model = build_model(cfg)
     load_model_state(model, state, source)
     label = re.sub(r"[^A-Za-z0-9_.@-]+", "_", source).strip("_")

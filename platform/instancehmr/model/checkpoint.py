@@ -1,9 +1,11 @@
 """Training checkpoints: one file of plain tensors and numbers, written atomically and read
-with ``torch.load(weights_only=True)`` (a checkpoint cannot run code)."""
+with ``torch.load(weights_only=True)`` (a checkpoint cannot run code). :class:`TrainingState`
+names what the file holds; this module is the only place that knows its keys."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -12,31 +14,53 @@ import torch
 STATE_FILE = "training_state.pt"
 
 
-def save_training_state(directory: str | Path, state: dict[str, Any]) -> Path:
-    """Write ``state`` (model/optimizer/scheduler/scaler state dicts, epoch, step, config YAML)
-    to ``directory/training_state.pt`` via a temporary file and an atomic rename."""
+@dataclass
+class TrainingState:
+    """A training checkpoint's contents.
+
+    ``model``: the network's state dict; ``config``: the resolved experiment as YAML (how the
+    network is built again); ``epoch``: the last finished epoch (0-based; -1 before any);
+    ``step``: optimizer steps taken; ``optimizer``, ``scheduler``, ``scaler``: their state dicts,
+    None in a model-only checkpoint."""
+
+    model: dict[str, torch.Tensor]
+    config: str = ""
+    epoch: int = -1
+    step: int = 0
+    optimizer: dict[str, Any] | None = None
+    scheduler: dict[str, Any] | None = None
+    scaler: dict[str, Any] | None = None
+
+
+def save_training_state(directory: str | Path, state: TrainingState) -> Path:
+    """Write ``state`` to ``directory/training_state.pt`` via a temporary file and an atomic
+    rename. Returns the file's path."""
     path = Path(directory) / STATE_FILE
     tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
+    torch.save({f.name: getattr(state, f.name) for f in fields(state)}, tmp)
     os.replace(tmp, path)
     return path
 
 
 def load_training_state(
     directory: str | Path, map_location: str | torch.device = "cpu"
-) -> dict[str, Any]:
-    """Read a state written by :func:`save_training_state`; a clear error if absent."""
+) -> TrainingState:
+    """Read a state written by :func:`save_training_state`. FileNotFoundError when the folder
+    holds no ``training_state.pt``; ValueError when the file has no model weights."""
     path = Path(directory) / STATE_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{directory}: no {STATE_FILE}; not a training checkpoint")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    raw = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(raw, dict) or "model" not in raw:
+        raise ValueError(f"{path}: no model weights; not a training checkpoint")
+    return TrainingState(**{f.name: raw[f.name] for f in fields(TrainingState) if f.name in raw})
 
 
-def load_model_state(model: torch.nn.Module, state: dict[str, Any], source: str) -> None:
-    """Load ``state['model']`` into ``model``; a mismatch (other backbone, joint count, ...)
+def load_model_state(model: torch.nn.Module, state: TrainingState, source: str) -> None:
+    """Load ``state.model`` into ``model``; a mismatch (other backbone, joint count, ...)
     is a ValueError naming ``source`` and the first mismatching keys."""
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state.model)
     except RuntimeError as err:
         first = str(err).splitlines()[:4]
         raise ValueError(

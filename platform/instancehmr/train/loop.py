@@ -35,7 +35,12 @@ from instancehmr.eval.references import ConstantPose
 from instancehmr.eval.validation import to_model_input, validate
 from instancehmr.losses.objective import TERMS, WeightedObjective
 from instancehmr.model import build_model
-from instancehmr.model.checkpoint import load_model_state, load_training_state, save_training_state
+from instancehmr.model.checkpoint import (
+    TrainingState,
+    load_model_state,
+    load_training_state,
+    save_training_state,
+)
 from instancehmr.model.decode import decode_people
 from instancehmr.model.smpl_params import encode_params
 from instancehmr.render.overlay import draw_meshes
@@ -84,6 +89,13 @@ def build_prior(body_cfg) -> GaussianMixturePrior:
     if body_cfg.prior_path:
         return GaussianMixturePrior.from_file(body_cfg.prior_path)
     return GaussianMixturePrior.from_joint_limits()
+
+
+def build_objective(cfg, body: BodyModel) -> WeightedObjective:
+    """The weighted objective of Eq. 5 for an experiment config (on the CPU; ``.to(device)``)."""
+    return WeightedObjective(
+        cfg.loss, body, build_prior(cfg.body), cfg.model.input_size, cfg.model.pose_representation
+    )
 
 
 class NonFiniteGuard:
@@ -205,143 +217,190 @@ def _picture(model, body, batches: list[dict], cfg, device) -> np.ndarray:
     return np.concatenate(tiles, axis=1)
 
 
-def _validate(model, body, val_shard, cfg, batch_size: int, device, constant):
-    """Validation metrics and the first ``PICTURE_IMAGES`` validation images' batches (kept for
-    the picture, so that the validation data is read once per epoch)."""
-    kept: list[dict] = []
+class IntervalMeter:
+    """Timings and loss sums between two training reports: the time each step waited for its
+    batch and the time it computed, so a report gives images/s and the share of time spent
+    waiting for data (detectron2's IterationTimer does the same bookkeeping)."""
 
-    def batches():
-        for batch in val_shard.iter_batches(batch_size=batch_size):
-            if sum(len(b["images"]) for b in kept) < PICTURE_IMAGES:
-                kept.append(batch)
-            yield batch
+    def __init__(self) -> None:
+        self.reset()
 
-    return validate(model, body, batches(), cfg, device, constant), kept
+    def reset(self) -> None:
+        self.start = self._ready = time.perf_counter()
+        self.count, self.waited, self.busy = 0, 0.0, 0.0
+        self.sums: dict[str, float] = defaultdict(float)
+
+    def fetched(self) -> None:
+        """A batch arrived: the time since the last step ended was spent waiting for it."""
+        self._fetched = time.perf_counter()
+        self.waited += self._fetched - self._ready
+
+    def stepped(self, terms: dict[str, torch.Tensor] | None) -> None:
+        """The step ended; ``terms`` are its losses, None for a skipped step (not counted)."""
+        self._ready = time.perf_counter()
+        if terms is None:
+            return
+        self.count += 1
+        self.busy += self._ready - self._fetched
+        for t in (*TERMS, "total"):
+            self.sums[t] += float(terms[t].detach())
+
+    def metrics(self, images_per_step: int) -> dict[str, float]:
+        """Mean loss terms (``train/<term>``), ``train/images_per_s`` and
+        ``train/data_wait_share`` since the last reset."""
+        elapsed = self._ready - self.start
+        out = {f"train/{t}": v / max(self.count, 1) for t, v in self.sums.items()}
+        out["train/images_per_s"] = self.count * images_per_step / max(elapsed, 1e-9)
+        out["train/data_wait_share"] = self.waited / max(self.waited + self.busy, 1e-9)
+        return out
+
+
+class Worker:
+    """One Ray Train worker's part of a run, in the recipe's order (torchtune's lifecycle): the
+    constructor sets up the body, objective, network and :class:`TrainStep`; :meth:`restore`
+    resumes from a checkpoint; :meth:`train_epoch` streams this worker's share of the training
+    data; :meth:`end_epoch` validates on rank 0 and reports the epoch with its checkpoint.
+
+    ``loop_config``: ``config`` (the resolved experiment as a dict), ``steps_per_epoch`` (equal
+    on every worker) and ``constant`` (the fields of the training data's
+    :class:`~instancehmr.eval.references.ConstantPose`, or None)."""
+
+    def __init__(self, loop_config: dict[str, Any], checkpoint) -> None:
+        import ray.train
+        import ray.train.torch
+
+        cfg = self.cfg = OmegaConf.create(loop_config["config"])
+        self.steps_per_epoch = int(loop_config["steps_per_epoch"])
+        constant = loop_config.get("constant")
+        self.constant = ConstantPose(**constant) if constant else None
+        context = ray.train.get_context()
+        self.rank, self.world = context.get_world_rank(), context.get_world_size()
+        self.per_worker = cfg.train.batch_size // self.world
+        torch.manual_seed(cfg.train.seed)
+        self.device = ray.train.torch.get_device()
+        self.body = BodyModel.from_config(cfg.body).to(self.device)
+        objective = build_objective(cfg, self.body).to(self.device)
+        self.core = build_model(cfg) if checkpoint else initial_model(cfg, self.constant)
+        self.model = ray.train.torch.prepare_model(self.core)
+        self.train_step = TrainStep(
+            cfg, self.model, self.core, objective, self.steps_per_epoch, self.device
+        )
+        self.train_shard = ray.train.get_dataset_shard("train")
+        self.val_shard = ray.train.get_dataset_shard("val")
+        self.start_epoch, self.step = 0, 0
+
+    def restore(self, checkpoint) -> None:
+        """Weights, optimizer, schedule, loss scale and counters from a Ray Train checkpoint."""
+        with checkpoint.as_directory() as directory:
+            state = load_training_state(directory, map_location=self.device)
+        load_model_state(self.core, state, "resume checkpoint")
+        self.train_step.optimizer.load_state_dict(state.optimizer)
+        self.train_step.scheduler.load_state_dict(state.scheduler)
+        self.train_step.scaler.load_state_dict(state.scaler)
+        self.start_epoch, self.step = state.epoch + 1, state.step
+
+    def validation(self) -> tuple[dict[str, float], list[dict]]:
+        """Validation metrics and the first ``PICTURE_IMAGES`` validation images' batches (kept
+        for the picture, so that the validation data is read once per epoch)."""
+        kept: list[dict] = []
+
+        def batches():
+            for batch in self.val_shard.iter_batches(batch_size=self.per_worker):
+                if sum(len(b["images"]) for b in kept) < PICTURE_IMAGES:
+                    kept.append(batch)
+                yield batch
+
+        metrics = validate(self.core, self.body, batches(), self.cfg, self.device, self.constant)
+        return metrics, kept
+
+    def report_untrained(self) -> None:
+        """The untrained model's validation metrics, reported at step 0 (epoch -1)."""
+        import ray.train
+
+        metrics = {"step": 0, "epoch": -1, "epochs_done": 0}
+        if self.rank == 0:
+            metrics.update(self.validation()[0])
+        ray.train.report(metrics)
+
+    def train_epoch(self, epoch: int) -> None:
+        """``steps_per_epoch`` optimizer steps; a training report every
+        ``tracking.log_every_steps`` steps."""
+        import ray.train
+
+        self.model.train()
+        meter = IntervalMeter()
+        batches = self.train_shard.iter_torch_batches(
+            batch_size=self.per_worker,
+            drop_last=True,
+            device=self.device,
+            local_shuffle_buffer_size=SHUFFLE_BUFFER_BATCHES * self.per_worker,
+        )
+        for i, batch in enumerate(batches):
+            if i >= self.steps_per_epoch:
+                break
+            meter.fetched()
+            terms = self.train_step(batch, self.step)
+            meter.stepped(terms)
+            if terms is None:
+                continue
+            self.step += 1
+            if self.step % self.cfg.tracking.log_every_steps == 0:
+                metrics = meter.metrics(self.per_worker * self.world)
+                metrics.update({"step": self.step, "epoch": epoch, "train/lr": self._lr(),
+                                "train/skipped_steps": self.train_step.guard.skipped})  # fmt: skip
+                ray.train.report(metrics)
+                meter.reset()
+
+    def _lr(self) -> float:
+        return self.train_step.optimizer.param_groups[0]["lr"]
+
+    def end_epoch(self, epoch: int) -> None:
+        """Rank 0 validates, draws the picture and writes the checkpoint; every worker reports
+        the epoch (``epochs_done``), rank 0 with its checkpoint."""
+        import ray.train
+
+        metrics = {"step": self.step, "epoch": epoch, "epochs_done": epoch + 1,
+                   "train/skipped_steps": self.train_step.guard.skipped}  # fmt: skip
+        with tempfile.TemporaryDirectory() as directory:
+            if self.rank == 0:
+                scores, first = self.validation()
+                metrics.update(scores)
+                picture = _picture(self.core, self.body, first, self.cfg, self.device)
+                cv2.imwrite(
+                    str(Path(directory) / PICTURE), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
+                )
+                save_training_state(directory, self._state(epoch))
+            ray.train.report(
+                metrics,
+                checkpoint=ray.train.Checkpoint.from_directory(directory)
+                if self.rank == 0
+                else None,
+            )
+
+    def _state(self, epoch: int) -> TrainingState:
+        step = self.train_step
+        return TrainingState(
+            model=self.core.state_dict(), config=to_yaml(self.cfg), epoch=epoch, step=self.step,
+            optimizer=step.optimizer.state_dict(), scheduler=step.scheduler.state_dict(),
+            scaler=step.scaler.state_dict(),
+        )  # fmt: skip
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
-    """Ray Train entry point. ``loop_config``: ``config`` (the resolved experiment as a dict),
-    ``steps_per_epoch`` (equal on every worker) and ``constant`` (the fields of the training
-    data's :class:`~instancehmr.eval.references.ConstantPose`, or None)."""
+    """Ray Train entry point: a :class:`Worker` from ``loop_config``, restored from the run's
+    checkpoint or validated untrained, then every remaining epoch."""
     import ray.train
-    import ray.train.torch
     from ray.train.v2._internal.execution import context as train_context
 
     # Ray 2.60 logs every report at INFO under a logger named by its file path, which
     # RunConfig(logging_config) does not reach: one console line per report and worker.
     logging.getLogger(train_context.__file__).setLevel(logging.WARNING)
-    cfg = OmegaConf.create(loop_config["config"])
-    steps_per_epoch = int(loop_config["steps_per_epoch"])
-    constant = loop_config.get("constant")
-    constant = ConstantPose(**constant) if constant else None
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
-    torch.manual_seed(cfg.train.seed)
-    device = ray.train.torch.get_device()
-
-    body = BodyModel.from_config(cfg.body).to(device)
-    objective = WeightedObjective(
-        cfg.loss, body, build_prior(cfg.body), cfg.model.input_size, cfg.model.pose_representation
-    ).to(device)
     checkpoint = ray.train.get_checkpoint()
-    core = build_model(cfg) if checkpoint else initial_model(cfg, constant)
-    model = ray.train.torch.prepare_model(core)
-    train_step = TrainStep(cfg, model, core, objective, steps_per_epoch, device)
-    optimizer, scheduler, scaler = train_step.optimizer, train_step.scheduler, train_step.scaler
-
-    start_epoch, step = 0, 0
+    worker = Worker(loop_config, checkpoint)
     if checkpoint:
-        with checkpoint.as_directory() as directory:
-            state = load_training_state(directory, map_location=device)
-        load_model_state(core, state, "resume checkpoint")
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
-
-    train_shard = ray.train.get_dataset_shard("train")
-    val_shard = ray.train.get_dataset_shard("val")
-    per_worker = cfg.train.batch_size // world
-    log_every = cfg.tracking.log_every_steps
-    guard = train_step.guard
-
-    if checkpoint is None:  # the untrained model's validation metrics, at step 0
-        metrics = {"step": 0, "epoch": -1, "epochs_done": 0}
-        if rank == 0:
-            metrics.update(_validate(core, body, val_shard, cfg, per_worker, device, constant)[0])
-        ray.train.report(metrics)
-
-    for epoch in range(start_epoch, cfg.train.epochs):
-        model.train()
-        sums: dict[str, float] = defaultdict(float)
-        count, waited, busy = 0, 0.0, 0.0
-        interval_start = time.perf_counter()
-        batches = train_shard.iter_torch_batches(
-            batch_size=per_worker,
-            drop_last=True,
-            device=device,
-            local_shuffle_buffer_size=SHUFFLE_BUFFER_BATCHES * per_worker,
-        )
-        ready = time.perf_counter()
-        for i, batch in enumerate(batches):
-            if i >= steps_per_epoch:
-                break
-            fetched = time.perf_counter()
-            waited += fetched - ready
-            terms = train_step(batch, step)
-            if terms is None:
-                ready = time.perf_counter()
-                continue
-            step += 1
-            count += 1
-            for t in (*TERMS, "total"):
-                sums[t] += float(terms[t].detach())
-            ready = time.perf_counter()
-            busy += ready - fetched
-            if step % log_every == 0:
-                elapsed = ready - interval_start
-                metrics = {f"train/{t}": v / count for t, v in sums.items()}
-                metrics.update(
-                    {
-                        "step": step,
-                        "epoch": epoch,
-                        "train/lr": optimizer.param_groups[0]["lr"],
-                        "train/images_per_s": count * per_worker * world / elapsed,
-                        "train/data_wait_share": waited / max(waited + busy, 1e-9),
-                        "train/skipped_steps": guard.skipped,
-                    }
-                )
-                ray.train.report(metrics)
-                sums, count, waited, busy = defaultdict(float), 0, 0.0, 0.0
-                interval_start = time.perf_counter()
-
-        metrics = {
-            "step": step,
-            "epoch": epoch,
-            "epochs_done": epoch + 1,
-            "train/skipped_steps": guard.skipped,
-        }
-        with tempfile.TemporaryDirectory() as directory:
-            if rank == 0:
-                scores, first = _validate(core, body, val_shard, cfg, per_worker, device, constant)
-                metrics.update(scores)
-                picture = _picture(core, body, first, cfg, device)
-                cv2.imwrite(
-                    str(Path(directory) / PICTURE), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
-                )
-                save_training_state(
-                    directory,
-                    {
-                        "model": core.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "scaler": scaler.state_dict(),
-                        "epoch": epoch,
-                        "step": step,
-                        "config": to_yaml(cfg),
-                    },
-                )
-            ray.train.report(
-                metrics,
-                checkpoint=ray.train.Checkpoint.from_directory(directory) if rank == 0 else None,
-            )
+        worker.restore(checkpoint)
+    else:
+        worker.report_untrained()
+    for epoch in range(worker.start_epoch, worker.cfg.train.epochs):
+        worker.train_epoch(epoch)
+        worker.end_epoch(epoch)

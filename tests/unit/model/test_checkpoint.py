@@ -4,7 +4,12 @@ import pytest
 import torch
 
 from instancehmr.model import build_model
-from instancehmr.model.checkpoint import load_model_state, load_training_state, save_training_state
+from instancehmr.model.checkpoint import (
+    TrainingState,
+    load_model_state,
+    load_training_state,
+    save_training_state,
+)
 from instancehmr.train.loop import build_optimizer, build_scheduler
 
 
@@ -18,8 +23,8 @@ def test_round_trip_restores_identical_weights_and_optimizer_state(tiny_cfg, tmp
     scheduler.step()
     save_training_state(
         tmp_path,
-        {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-         "epoch": 3, "step": 42, "config": "name: x\n"},
+        TrainingState(model=model.state_dict(), optimizer=optimizer.state_dict(),
+                      scheduler=scheduler.state_dict(), epoch=3, step=42, config="name: x\n"),
     )  # fmt: skip
     assert not list(tmp_path.glob("*.tmp"))  # written atomically
     state = load_training_state(tmp_path)
@@ -28,18 +33,18 @@ def test_round_trip_restores_identical_weights_and_optimizer_state(tiny_cfg, tmp
     for (name, a), b in zip(model.state_dict().items(), clone.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     restored = build_optimizer(tiny_cfg.optim, clone.parameters())
-    restored.load_state_dict(state["optimizer"])
+    restored.load_state_dict(state.optimizer)
     for a, b in zip(optimizer.state.values(), restored.state.values(), strict=True):
         assert torch.equal(a["exp_avg"], b["exp_avg"]) and torch.equal(
             a["exp_avg_sq"], b["exp_avg_sq"]
         )
-    assert (state["epoch"], state["step"]) == (3, 42)
+    assert (state.epoch, state.step) == (3, 42)
 
 
 def test_mismatching_checkpoint_is_refused(tiny_cfg, tmp_path):
     from instancehmr.config import load_config
 
-    save_training_state(tmp_path, {"model": build_model(tiny_cfg).state_dict()})
+    save_training_state(tmp_path, TrainingState(model=build_model(tiny_cfg).state_dict()))
     other = load_config("experiments/quickstart.yaml", ["model.input_size=64", "model.map_size=8"])
     with pytest.raises(ValueError, match="does not match the model of this config"):
         load_model_state(build_model(other), load_training_state(tmp_path), str(tmp_path))
