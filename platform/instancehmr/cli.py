@@ -103,12 +103,10 @@ def _ablate(args: argparse.Namespace) -> int:
 
 
 def _promote(args: argparse.Namespace) -> None:
-    import mlflow
-
     from instancehmr.track.registry import promote
-    from instancehmr.track.runs import tracking_uri
+    from instancehmr.track.runs import use_tracking_uri
 
-    mlflow.set_tracking_uri(tracking_uri())
+    use_tracking_uri()
     print(promote(args.experiment, args.metric, args.mode, args.force, args.name).summary())
 
 

@@ -34,6 +34,7 @@ POSE_REPRESENTATIONS = ("axis_angle", "rot6d")
 INSTANCE_MAP_HEATMAPS = ("both", "own")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
+MODES = ("min", "max")
 EXTENDS_KEY = "extends"
 
 
@@ -115,6 +116,8 @@ class TrainConfig:
     mixed_precision: bool = MISSING
     max_nonfinite_steps: int = MISSING
     max_failures: int = MISSING
+    checkpoint_metric: str = MISSING
+    checkpoint_mode: str = MISSING
 
 
 @dataclass
@@ -331,6 +334,8 @@ SAVED_BEFORE = {
     "model.camera_scale_init": None,
     "model.init_at_mean_body": False,
     "optim.warmup_steps": 0,
+    "train.checkpoint_metric": "val/mpjpe",
+    "train.checkpoint_mode": "min",
 }
 
 
@@ -379,6 +384,10 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
     )
     _check_choice(source, "optim.name", cfg.optim.name, OPTIMIZERS)
     _check_choice(source, "optim.schedule", cfg.optim.schedule, SCHEDULES)
+    _check_choice(source, "train.checkpoint_mode", cfg.train.checkpoint_mode, MODES)
+    if not cfg.train.checkpoint_metric.startswith("val/"):
+        fail("train.checkpoint_metric", f"must be a validation metric (val/...), got "
+             f"'{cfg.train.checkpoint_metric}'")  # fmt: skip
     if m.input_size % 32:
         fail("model.input_size", f"must be a multiple of 32, got {m.input_size}")
     if m.map_size * 8 != m.input_size:

@@ -90,6 +90,8 @@ def test_overrides_apply_with_types():
         ("model.embedding_dim=30", "multiple of 4"),
         ("model.instance_maps=false", "loss.contrastive: needs model.instance_maps=true"),
         ("embedding_dim", "expected key=value"),
+        ("train.checkpoint_mode=best", "train.checkpoint_mode"),
+        ("train.checkpoint_metric=train/total", "must be a validation metric (val/...)"),
     ],
 )
 def test_bad_overrides_name_the_key(override, message):

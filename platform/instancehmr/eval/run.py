@@ -408,9 +408,9 @@ def _log(loaded: LoadedModel, result: EvalResult) -> None:
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from instancehmr.track.runs import tracking_uri
+    from instancehmr.track.runs import use_tracking_uri
 
-    mlflow.set_tracking_uri(tracking_uri(loaded.cfg))
+    use_tracking_uri(loaded.cfg)
     metrics = {
         _metric_key(r, m): float(r[m])
         for r in result.rows

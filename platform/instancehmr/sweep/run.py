@@ -130,7 +130,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False)
     from instancehmr.runtime import TRIAL_DRIVER_RESOURCE, init_ray
     from instancehmr.sweep.search import param_space, scheduler, search_algorithm
     from instancehmr.sweep.trial import run_trial, trial_config
-    from instancehmr.track.runs import tracking_uri
+    from instancehmr.track.runs import use_tracking_uri
     from instancehmr.track.sweeps import SweepTracker
     from instancehmr.train.launch import storage_uri
 
@@ -150,8 +150,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False)
             f"sweep '{spec.name}' already ran at {path}: --resume continues it; give the sweep "
             "another name (field 'name') or delete that folder to start over"
         )
-    uri = tracking_uri(base)
-    mlflow.set_tracking_uri(uri)
+    uri = use_tracking_uri(base)
     client = MlflowClient()
     experiment_id = mlflow.set_experiment(base.name).experiment_id
     parent_id = _open_parent(client, experiment_id, spec, bases, resume)

@@ -40,6 +40,17 @@ def tracking_uri(cfg: DictConfig | None = None) -> str:
     )
 
 
+def use_tracking_uri(where: DictConfig | str | None = None) -> str:
+    """Point this process's MLflow at the store of ``where`` (an experiment config, resolved by
+    :func:`tracking_uri`, or a URI) and return the URI: the one place that sets MLflow's
+    process-wide tracking URI."""
+    import mlflow
+
+    uri = where if isinstance(where, str) else tracking_uri(where)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
 def flat_params(cfg: DictConfig) -> dict[str, str]:
     """The resolved config as MLflow params: dotted keys, values as strings."""
     out: dict[str, str] = {}
@@ -112,7 +123,7 @@ def start_run(cfg: DictConfig, run_name: str, manifest_hashes: dict[str, str]):
     """
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri(cfg))
+    use_tracking_uri(cfg)
     experiment = mlflow.set_experiment(cfg.name)
     run_id = find_run(experiment.experiment_id, run_name)
     if run_id is not None:

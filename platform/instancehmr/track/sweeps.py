@@ -19,7 +19,7 @@ from typing import Any
 from omegaconf import DictConfig
 from ray.tune import Callback
 
-from instancehmr.track.runs import fail_run
+from instancehmr.track.runs import fail_run, use_tracking_uri
 
 SWEEP_TAG = "instancehmr.sweep"  # parent and children: the sweep's name
 ROLE_TAG = "instancehmr.role"  # "sweep" on the parent
@@ -92,9 +92,7 @@ class SweepTracker(Callback):
         return state
 
     def setup(self, **info) -> None:
-        import mlflow
-
-        mlflow.set_tracking_uri(self.tracking_uri)
+        use_tracking_uri(self.tracking_uri)
 
     def _config(self, trial) -> DictConfig:
         return self.config_of(trial.config)

@@ -176,16 +176,15 @@ def train(cfg: DictConfig) -> TrainResult:
     # The relay lives with the driver: on a worker's node, losing that node would end the run.
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     queue = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
-    trainer = build_trainer(
-        cfg, run_name, storage_uri(cfg), steps, [MetricsRelay(queue)], ("val/mpjpe", "min")
-    )
+    score = (cfg.train.checkpoint_metric, cfg.train.checkpoint_mode)
+    trainer = build_trainer(cfg, run_name, storage_uri(cfg), steps, [MetricsRelay(queue)], score)
     run_id = run.info.run_id
     try:
         with DriverLogger(queue, run_id, cfg.train.epochs * steps) as logger:
             result = trainer.fit()
         metrics = logger.latest or dict(result.metrics or {})
         check_finite_validation(metrics)
-        best = best_checkpoint(result, "val/mpjpe", "min")
+        best = best_checkpoint(result, *score)
         with best.as_directory() as directory:
             version = log_model(cfg, run_id, directory, register=True)
         mlflow.set_tag("best_checkpoint", best.path)
