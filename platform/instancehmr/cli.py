@@ -38,7 +38,7 @@ def _data_prepare(args: argparse.Namespace) -> None:
 
 
 def _data_inspect(args: argparse.Namespace) -> None:
-    from instancehmr.data.inspect import contact_sheet, summary
+    from instancehmr.data.inspection import contact_sheet, summary
 
     print(summary(args.dir))
     if args.sheet:

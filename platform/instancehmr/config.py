@@ -322,7 +322,7 @@ def load_config(experiment: str | Path, overrides: typing.Sequence[str] = ()) ->
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(f"{path}: keys not set by the file or its 'extends' chain: {missing}")
-    validate(cfg, str(path))
+    check_config(cfg, str(path))
     OmegaConf.set_readonly(cfg, True)
     return cfg
 
@@ -358,7 +358,7 @@ def config_from_yaml(text: str, source: str, overrides: typing.Sequence[str] = (
         raise ConfigError(
             f"{source}: config lacks keys {missing} (made by another platform version?)"
         )
-    validate(cfg, source)
+    check_config(cfg, source)
     OmegaConf.set_readonly(cfg, True)
     return cfg
 
@@ -370,7 +370,7 @@ def _check_choice(source: str, key: str, value: str, choices: typing.Sequence[st
         raise ConfigError(f"{source}: {key}={value!r} is not one of {list(choices)}{hint}")
 
 
-def validate(cfg: DictConfig, source: str = "config") -> None:
+def check_config(cfg: DictConfig, source: str = "config") -> None:
     """Checks across keys that types alone cannot express; raises :class:`ConfigError`."""
 
     def fail(key: str, why: str) -> typing.NoReturn:

@@ -73,7 +73,7 @@ def test_mixing_follows_the_weights(tmp_path, ray_local):
 
 def test_prepare_inspect_and_stream_synthetic(tmp_path, ray_local, monkeypatch):
     from instancehmr.config import load_config
-    from instancehmr.data.inspect import contact_sheet, summary
+    from instancehmr.data.inspection import contact_sheet, summary
     from instancehmr.data.prepare import prepare
 
     card_path = tmp_path / "synthetic.yaml"

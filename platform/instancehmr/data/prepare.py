@@ -202,7 +202,7 @@ def convert_shard(row: dict[str, Any]) -> dict[str, str]:
     for item in task.items:
         try:
             record = converter.convert(card, task.split, item)
-            record.validate()
+            record.check()
             records.append(record)
         except Exception as err:  # one bad sample must not end the job: counted, reported
             errors.append({"split": task.split, "item": _describe(item), "error": _failure(err)})

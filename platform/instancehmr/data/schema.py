@@ -57,7 +57,7 @@ ARROW_SCHEMA = pa.schema(
         pa.field("intrinsics", pa.list_(pa.float32())),  # 3x3 K row-major, null if unknown
         # Per-person columns: one entry per person; an entry is null where the label is absent.
         # Nullable entries are variable-size lists (Parquet does not round-trip null entries of
-        # nested fixed-size lists); their sizes are checked by ImageRecord.validate.
+        # nested fixed-size lists); their sizes are checked by ImageRecord.check.
         pa.field("keypoints_2d", pa.list_(_fixed(pa.float32(), J * 2)), nullable=False),
         pa.field("keypoints_2d_vis", pa.list_(_fixed(pa.int8(), J)), nullable=False),
         pa.field("keypoints_3d", pa.list_(pa.list_(pa.float32())), nullable=False),
@@ -157,7 +157,7 @@ class ImageRecord:
 
     def to_row(self) -> dict:
         """The record as a dict of plain Python/numpy values in ``ARROW_SCHEMA``'s layout."""
-        self.validate()
+        self.check()
         persons = self.persons
 
         def flat(values: list[np.ndarray | None], dtype=np.float32) -> list[np.ndarray | None]:
@@ -187,7 +187,7 @@ class ImageRecord:
             "gender": [p.gender for p in persons],
         }
 
-    def validate(self) -> None:
+    def check(self) -> None:
         """Raise :class:`RecordError` naming the sample and the field that does not fit."""
 
         def fail(what: str) -> None:

@@ -33,7 +33,7 @@ from instancehmr.model.smpl_params import SMPLParams, split_params
 SMPL_JOINTS = 24
 PELVIS = CANONICAL_INDEX["pelvis"]
 #: Occlusion-fraction bins of the synthetic benchmark: [low, high).
-OCCLUSION_LEVELS = {"none": (0.0, 0.1), "partial": (0.1, 0.5), "heavy": (0.5, 1.01)}
+OCCLUSION_BINS = {"none": (0.0, 0.1), "partial": (0.1, 0.5), "heavy": (0.5, 1.01)}
 ERRORS = ("mpjpe", "pa_mpjpe", "mpvpe")
 #: What the scorer fills per person: ERRORS, then MPJPE over each person's labelled joints
 #: (equal to ``mpjpe`` unless the joint pairs set ``protocol_joints``).
@@ -79,11 +79,11 @@ class PersonErrors:
         return replace(self, mpjpe=self.mpjpe_labelled)
 
     def by_occlusion(self) -> dict[str, dict[str, float]]:
-        """:meth:`summary` per ``OCCLUSION_LEVELS`` bin (people with a known occlusion)."""
+        """:meth:`summary` per ``OCCLUSION_BINS`` bin (people with a known occlusion)."""
         occ = self.column("occlusion")
         return {
             level: self.summary((occ >= lo) & (occ < hi))
-            for level, (lo, hi) in OCCLUSION_LEVELS.items()
+            for level, (lo, hi) in OCCLUSION_BINS.items()
         }
 
     def by_group(self) -> dict[str, dict[str, float]]:

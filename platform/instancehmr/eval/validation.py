@@ -57,13 +57,13 @@ def validate(
     for batch in batches:
         batch = {k: torch.as_tensor(v).to(device) for k, v in batch.items()}
         out = model(to_model_input(batch["images"]))
-        map_size = out["center_map"].shape[-1]
+        map_size = out["center_heatmap"].shape[-1]
         parts["model"].append(scorer(out, batch, "gt-centers"))
         parts["oracle"].append(oracle_errors(scorer, batch, map_size))
         if constant is not None:
             parts["constant"].append(constant_errors(scorer, constant, batch))
         found_b, found_xy, scores = find_centers(
-            out["center_map"], cfg.decode.nms_kernel, cfg.decode.max_people, AP_SCORE_FLOOR
+            out["center_heatmap"], cfg.decode.nms_kernel, cfg.decode.max_people, AP_SCORE_FLOOR
         )
         for i in range(len(batch["images"])):
             here = found_b == i

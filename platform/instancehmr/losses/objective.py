@@ -70,9 +70,11 @@ class WeightedObjective(nn.Module):
         when L_cont is on. Returns {term: scalar} for the nine terms plus ``total``."""
         alpha, beta = self.focal
         terms = {
-            "center": focal_loss(outputs["center_map"], batch["center_heatmap"], None, alpha, beta),
+            "center": focal_loss(
+                outputs["center_heatmap"], batch["center_heatmap"], None, alpha, beta
+            ),
             "joint": focal_loss(
-                outputs["joint_map"],
+                outputs["joint_heatmap"],
                 batch["joint_heatmap"],
                 batch["joint_heatmap_mask"],
                 alpha,
@@ -85,7 +87,7 @@ class WeightedObjective(nn.Module):
                 raise ValueError("loss.contrastive is on: pass the model's (P_C, P_J) projectors")
             terms["cont"] = self._contrastive(outputs, batch, projectors)
         else:
-            terms["cont"] = torch.zeros((), device=outputs["center_map"].device)
+            terms["cont"] = torch.zeros((), device=outputs["center_heatmap"].device)
         terms["total"] = sum(self.weights[t] * terms[t] for t in TERMS)
         return terms
 
@@ -123,7 +125,7 @@ class WeightedObjective(nn.Module):
 
     def _contrastive(self, outputs, batch, projectors) -> torch.Tensor:
         center_projector, joint_projector = projectors
-        map_size = outputs["center_map"].shape[-1]
+        map_size = outputs["center_heatmap"].shape[-1]
         joints_2d, visible = smpl24_from_canonical(
             batch["keypoints_2d"], batch["keypoints_2d_mask"]
         )

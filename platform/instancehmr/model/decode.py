@@ -64,15 +64,15 @@ def nms_window(kernel: int, map_size: int) -> int:
 
 
 def find_centers(
-    center_map: torch.Tensor, kernel: int = 5, max_people: int = 64, threshold: float = 0.2
+    center_heatmap: torch.Tensor, kernel: int = 5, max_people: int = 64, threshold: float = 0.2
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """center_map (B, 1, h, w) logits -> batch_index (N,), center (N, 2) as (x, y), score (N,).
+    """center_heatmap (B, 1, h, w) logits -> batch_index (N,), center (N, 2) as (x, y), score (N,).
 
     ``kernel`` is the NMS window on 64 x 64 maps (``decode.nms_kernel``), scaled to ``w`` by
     :func:`nms_window`. People are ordered by image, then by descending score.
     """
-    heat = center_map.sigmoid()
-    window = nms_window(kernel, center_map.shape[-1])
+    heat = center_heatmap.sigmoid()
+    window = nms_window(kernel, center_heatmap.shape[-1])
     peaks = heat == F.max_pool2d(heat, window, stride=1, padding=window // 2)
     scores = (heat * peaks).flatten(1)  # (B, h*w)
     k = min(max_people, scores.shape[1])
@@ -80,7 +80,7 @@ def find_centers(
     keep = top > threshold
     batch_index = torch.arange(len(scores), device=scores.device)[:, None].expand(-1, k)[keep]
     flat = index[keep]
-    width = center_map.shape[-1]
+    width = center_heatmap.shape[-1]
     center = torch.stack([flat % width, flat // width], dim=1)
     return batch_index, center, top[keep]
 
@@ -120,7 +120,9 @@ def decode_people(
     ``transforms`` (B, 2, 3) maps each original image to the network input (see
     :func:`instancehmr.geometry.letterbox`); without it 2-D joints stay in input pixels.
     """
-    batch_index, center, score = find_centers(outputs["center_map"], kernel, max_people, threshold)
+    batch_index, center, score = find_centers(
+        outputs["center_heatmap"], kernel, max_people, threshold
+    )
     raw = read_params(outputs["param_map"], batch_index, center)
     params = split_params(raw, pose_representation, body.num_betas)
     vertices, joints, joints_2d = people_from_params(params, body, input_size)

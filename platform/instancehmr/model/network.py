@@ -122,8 +122,9 @@ class InstanceHMR(nn.Module):
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """images (B, 3, S, S) normalised RGB -> maps at h = w = S / 8:
 
-        center_map (B, 1, h, w) and joint_map (B, 24, h, w) logits, camera_map (B, 3, h, w),
-        param_map (B, P, h, w) raw parameters (camera first; P = 82 by default), and with
+        center_heatmap (B, 1, h, w) and joint_heatmap (B, 24, h, w): the logits of the heatmaps
+        H_C and H_J; camera_map (B, 3, h, w); param_map (B, P, h, w) raw parameters (camera
+        first; P = 82 by default); and with instance maps the center-aligned and joint-aligned
         instance maps center_instance_map and joint_instance_map (B, D, h, w).
         """
         if images.ndim != 4 or images.shape[1] != 3 or images.shape[2:] != (self.input_size,) * 2:
@@ -132,13 +133,17 @@ class InstanceHMR(nn.Module):
                 f"got {tuple(images.shape)}"
             )
         features = self.backbone(images)
-        center_map = self.center_head(features)
-        joint_map = self.joint_head(features)
+        center_heatmap = self.center_head(features)
+        joint_heatmap = self.joint_head(features)
         camera_map = self.camera_head(features)
-        out = {"center_map": center_map, "joint_map": joint_map, "camera_map": camera_map}
+        out = {
+            "center_heatmap": center_heatmap,
+            "joint_heatmap": joint_heatmap,
+            "camera_map": camera_map,
+        }
         guidance: list[torch.Tensor] = []
         if self.instance_maps:
-            h_c, h_j = center_map.sigmoid(), joint_map.sigmoid()
+            h_c, h_j = center_heatmap.sigmoid(), joint_heatmap.sigmoid()
             if self.instance_map_heatmaps == "own":
                 center_in, joint_in = h_c, h_j
             else:

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from instancehmr.eval.protocols import OCCLUSION_LEVELS
+from instancehmr.eval.protocols import OCCLUSION_BINS
 from instancehmr.eval.table import LABELS, PERCENT
 from instancehmr.sweep.leaderboard import TrialRow
 
@@ -28,7 +28,7 @@ COMPARED = (
     ("gt-centers", "mpjpe"), ("gt-centers", "pa_mpjpe"), ("gt-centers", "mpvpe"),
     ("detected", "mpjpe"), ("detected", "recall"),
 )  # fmt: skip
-SUBSETS = ("all", *(f"occlusion:{level}" for level in OCCLUSION_LEVELS))
+SUBSETS = ("all", *(f"occlusion:{level}" for level in OCCLUSION_BINS))
 
 
 def metric_key(benchmark: str, protocol: str, subset: str, metric: str) -> str:

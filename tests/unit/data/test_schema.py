@@ -114,7 +114,7 @@ def test_invalid_records_name_sample_and_field(change, message):
     record = make_record()
     change(record.persons[0])
     with pytest.raises(RecordError, match="c/train/1") as err:
-        record.validate()
+        record.check()
     assert message in str(err.value)
 
 

@@ -36,7 +36,7 @@ def planted_outputs(batch: int = 2):
         params[b, 1, y, x] = tx
         params[b, 9:72:7, y, x] = bend
         params[b, 72, y, x] = beta0
-    return {"center_map": center, "param_map": params}
+    return {"center_heatmap": center, "param_map": params}
 
 
 def batch_from_predictions(outputs, body, genders=(0, 0, 0)):
@@ -90,7 +90,7 @@ def test_predictions_equal_to_the_ground_truth_give_zero_errors(body, protocol):
 def test_detected_counts_a_miss_and_its_errors_cover_found_people_only(body):
     outputs = planted_outputs()
     batch = batch_from_predictions(outputs, body)
-    outputs["center_map"][1, 0, 8, 8] = -10.0  # the model no longer finds image 1's person
+    outputs["center_heatmap"][1, 0, 8, 8] = -10.0  # the model no longer finds image 1's person
     errors = MeshScorer(body, SIZE, "axis_angle", DECODE)(outputs, batch, "detected")
     summary = errors.summary()
     assert summary["recall"] == pytest.approx(2 / 3) and summary["mpjpe"] == pytest.approx(

@@ -40,7 +40,7 @@ def test_find_centers_nms_topk_threshold():
 def test_decode_reads_planted_parameters_and_maps_back(body):
     center, params, people = planted()
     transforms = torch.stack([letterbox(480, 640, 128), letterbox(300, 200, 128)])
-    out = decode_people({"center_map": center, "param_map": params}, body, 128, transforms)
+    out = decode_people({"center_heatmap": center, "param_map": params}, body, 128, transforms)
     assert len(out) == 3 and out.vertices.shape == (3, 6890, 3) and out.joints.shape == (3, 48, 3)
     assert torch.allclose(out.betas[:, 0], torch.tensor([p[4] for p in people]))
     assert torch.allclose(out.camera[:, 0], torch.full((3,), 1.1**2))
@@ -56,7 +56,7 @@ def test_decode_reads_planted_parameters_and_maps_back(body):
 
 def test_a_batch_where_nobody_is_found_decodes_to_no_people(body):
     center, params, _ = planted()
-    out = decode_people({"center_map": center - 100, "param_map": params}, body, 128)
+    out = decode_people({"center_heatmap": center - 100, "param_map": params}, body, 128)
     assert (
         len(out) == 0 and out.vertices.shape == (0, 6890, 3) and out.joints_2d.shape == (0, 48, 2)
     )

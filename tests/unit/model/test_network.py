@@ -17,8 +17,8 @@ def test_paper_model_output_shapes_at_512():
     model = build_model(load_config("experiments/base.yaml")).eval()
     with torch.no_grad():
         out = model(torch.randn(1, 3, 512, 512))
-    assert out["center_map"].shape == (1, 1, 64, 64)
-    assert out["joint_map"].shape == (1, 24, 64, 64)
+    assert out["center_heatmap"].shape == (1, 1, 64, 64)
+    assert out["joint_heatmap"].shape == (1, 24, 64, 64)
     assert out["camera_map"].shape == (1, 3, 64, 64)
     assert out["center_instance_map"].shape == (1, 64, 64, 64)
     assert out["joint_instance_map"].shape == (1, 64, 64, 64)

@@ -39,7 +39,7 @@ from instancehmr.render.mesh import (
     transform,
 )
 
-OCCLUSION_LEVELS = {"none": 0.0, "light": 0.25, "moderate": 0.5, "severe": 0.8}
+OCCLUSION_AMOUNTS = {"none": 0.0, "light": 0.25, "moderate": 0.5, "severe": 0.8}
 FOV_DEG = (50.0, 60.0)  # horizontal field of view
 CAMERA_HEIGHT = (1.0, 2.0)  # metres above the ground
 PITCH_DEG = (-3.0, 15.0)  # positive looks down
@@ -50,13 +50,13 @@ _J = {name: i for i, name in enumerate(SMPL24)}
 
 
 def occlusion_amount(value: str | float) -> float:
-    """A named occlusion level (``OCCLUSION_LEVELS``) or a number in [0, 1] -> [0, 1]."""
+    """A named occlusion level (``OCCLUSION_AMOUNTS``) or a number in [0, 1] -> [0, 1]."""
     if isinstance(value, str):
-        if value not in OCCLUSION_LEVELS:
-            raise ValueError(f"occlusion '{value}' is not one of {sorted(OCCLUSION_LEVELS)}")
-        return OCCLUSION_LEVELS[value]
+        if value not in OCCLUSION_AMOUNTS:
+            raise ValueError(f"occlusion '{value}' is not one of {sorted(OCCLUSION_AMOUNTS)}")
+        return OCCLUSION_AMOUNTS[value]
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ValueError(f"occlusion must be one of {sorted(OCCLUSION_LEVELS)} or in [0, 1]")
+        raise ValueError(f"occlusion must be one of {sorted(OCCLUSION_AMOUNTS)} or in [0, 1]")
     return float(value)
 
 
@@ -217,7 +217,7 @@ def sample_camera(rng: np.random.Generator, size: int) -> Camera:
 
 
 @dataclass
-class People:
+class PosedPeople:
     """N posed people, camera frame: pose (N, 24, 3) axis-angle (joint 0: camera-frame global
     orientation), betas (N, 10), transl (N, 3), vertices (N, V, 3), joints (N, 48, 3); float32.
     ``ground`` (N, 3) world point on the ground under each pelvis (float64)."""
@@ -261,7 +261,7 @@ def sample_people(
     n: int,
     occlusion: float,
     core: np.ndarray,
-) -> People:
+) -> PosedPeople:
     """Pose, shape and place ``n`` people on the ground in front of ``camera``; the overlap
     of people is measured on their ``core`` (V,) vertices (trunk and head)."""
     pose = sample_body_poses(rng, n)
@@ -284,7 +284,9 @@ def sample_people(
     target = np.stack([lateral, pelvis_y, depth], 1)  # pelvis, world
     transl = transform(target - pelvis, camera.rotation).astype(np.float32)
     ground = np.stack([lateral, np.full(n, camera.height), depth], 1)
-    return People(pose, betas, transl, vertices + transl[:, None], joints + transl[:, None], ground)
+    return PosedPeople(
+        pose, betas, transl, vertices + transl[:, None], joints + transl[:, None], ground
+    )
 
 
 def _camera_depth(camera: Camera, height: np.ndarray, depth: np.ndarray) -> np.ndarray:
@@ -584,7 +586,7 @@ class Scene:
     sigma (pixels) of the final softening."""
 
     camera: Camera
-    people: People
+    people: PosedPeople
     looks: Looks
     background: np.ndarray
     blur: float

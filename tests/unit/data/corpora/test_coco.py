@@ -66,7 +66,7 @@ def convert_all(card):
     items = converter.index(card, "val")
     records = [converter.convert(card, "val", item) for item in items]
     for r in records:
-        r.validate()
+        r.check()
     assert to_table(records).num_rows == len(records)
     return converter, records
 

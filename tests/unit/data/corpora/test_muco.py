@@ -61,7 +61,7 @@ def test_people_joints_visibility_and_metres(tmp_path, corpus):
     assert [len(r.persons) for r in records] == [2, 1, 0]
     rows = to_table(records).to_pylist()
     for record, row in zip(records, rows, strict=True):
-        record.validate()
+        record.check()
         assert len(persons_from_row(row)) == len(record.persons)
     np.testing.assert_allclose(records[0].intrinsics, [[F[0], 0, C[0]], [0, F[1], C[1]], [0, 0, 1]])
     first, ann = records[0].persons[0], data["annotations"][0]

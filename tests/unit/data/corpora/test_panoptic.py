@@ -75,7 +75,7 @@ def test_bodies_project_into_each_chosen_hd_camera(tmp_path, corpus):
     rows = to_table(records).to_pylist()
     index = PANOPTIC19.canonical_indices
     for record, row in zip(records, rows, strict=True):
-        record.validate()
+        record.check()
         _, _, seq, cam_name, frame = record.sample_id.split("/")
         cam = next(c for c in truth[seq]["calibration"]["cameras"] if c["name"] == cam_name)
         np.testing.assert_allclose(record.intrinsics, cam["K"])

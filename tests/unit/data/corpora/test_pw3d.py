@@ -115,7 +115,7 @@ def test_camera_frame_labels_project_onto_the_stored_2d_joints(tmp_path, corpus)
     ]
     rows = to_table(records).to_pylist()
     for frame, (record, row) in enumerate(zip(records, rows, strict=True)):
-        record.validate()
+        record.check()
         assert record.sample_id == f"3dpw/train/courtyard_basketball_00/{frame:05d}"
         np.testing.assert_allclose(record.intrinsics, K)
         assert len(record.persons) == len(persons_from_row(row)) == 2

@@ -81,7 +81,7 @@ def convert_all(card, split: str):
     converter.check(card, split)
     records = [converter.convert(card, split, item) for item in converter.index(card, split)]
     for record in records:
-        record.validate()
+        record.check()
     assert_round_trip(records)
     return records
 

@@ -121,7 +121,7 @@ def test_samples_do_not_depend_on_the_process(card):
 def test_labels_are_exact(card, body):
     for index in range(3):
         record = convert(card, "test", index)
-        record.validate()
+        record.check()
         k = record.intrinsics.astype(np.float64).reshape(3, 3)
         assert record.image_format == "jpeg" and record.height == record.width == 128
         assert 1 <= len(record.persons) <= 6

@@ -10,7 +10,7 @@ from instancehmr.body.joint_sets import CANONICAL_INDEX
 from instancehmr.body.pose import JOINT_LIMITS
 from instancehmr.data.synthetic.scene import (
     ARCHETYPES,
-    OCCLUSION_LEVELS,
+    OCCLUSION_AMOUNTS,
     CrowdGenerator,
     occlusion_amount,
     pose_people,
@@ -35,7 +35,7 @@ def scenes(generator, occlusion, count=12, seed=0):
 
 def test_occlusion_levels_and_bad_values():
     assert [occlusion_amount(k) for k in ("none", "light", "moderate", "severe")] == sorted(
-        OCCLUSION_LEVELS.values()
+        OCCLUSION_AMOUNTS.values()
     )
     assert occlusion_amount(0.3) == 0.3 and occlusion_amount(1) == 1.0
     for bad in ("heavy", -0.1, 1.5, True, None):
