@@ -188,6 +188,16 @@ def valid_keys(cls: type = ExperimentConfig, prefix: str = "") -> list[str]:
     return keys
 
 
+def did_you_mean(
+    value: object, choices: typing.Iterable[str], cutoff: float = 0.6, prefix: str = ""
+) -> str:
+    """`` (did you mean '<prefix>x'?)`` for the choice x closest to ``value`` (difflib's ratio
+    of at least ``cutoff``), or '' when none is close: the hint every unknown-name error ends
+    with."""
+    match = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=cutoff)
+    return f" (did you mean '{prefix}{match[0]}'?)" if match else ""
+
+
 def _suggest(key: str) -> str:
     """' (did you mean 'x'?)' for the valid key closest to ``key``, or ''."""
     parent, _, leaf = key.rpartition(".")
@@ -195,11 +205,8 @@ def _suggest(key: str) -> str:
     siblings = [
         k.rpartition(".")[2] for k in _known_keys() if k.rpartition(".")[0] == schema_parent
     ]
-    match = difflib.get_close_matches(leaf, siblings, n=1, cutoff=0.5)
-    if match:
-        return f" (did you mean '{f'{parent}.' if parent else ''}{match[0]}'?)"
-    match = difflib.get_close_matches(key, _known_keys(), n=1, cutoff=0.6)
-    return f" (did you mean '{match[0]}'?)" if match else ""
+    prefix = f"{parent}." if parent else ""
+    return did_you_mean(leaf, siblings, 0.5, prefix) or did_you_mean(key, _known_keys())
 
 
 def _known_keys() -> list[str]:
@@ -253,8 +260,7 @@ def resolve_experiment_path(experiment: str | Path) -> Path:
     if candidate.is_file():
         return candidate
     known = sorted(p.stem for p in experiment_files(Path("experiments")))
-    match = difflib.get_close_matches(str(experiment), known, n=1)
-    hint = f" (did you mean '{match[0]}'?)" if match else ""
+    hint = did_you_mean(experiment, known)
     raise ConfigError(f"experiment '{experiment}' not found: no file {candidate}{hint}")
 
 
@@ -365,8 +371,7 @@ def config_from_yaml(text: str, source: str, overrides: typing.Sequence[str] = (
 
 def _check_choice(source: str, key: str, value: str, choices: typing.Sequence[str]) -> None:
     if value not in choices:
-        match = difflib.get_close_matches(value, choices, n=1)
-        hint = f" (did you mean '{match[0]}'?)" if match else ""
+        hint = did_you_mean(value, choices)
         raise ConfigError(f"{source}: {key}={value!r} is not one of {list(choices)}{hint}")
 
 

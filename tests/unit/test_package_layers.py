@@ -10,7 +10,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "platform" / "instancehmr"
 
 # Lowest first. A package may import packages of lower layers only (docs/design.md#packages).
 LAYERS = [
-    {"config", "geometry", "runtime", "body"},  # plain values, maths, the SMPL body, Ray start
+    {"atomic", "config", "geometry", "runtime"},  # whole files, config values, maths, Ray start
+    {"body"},  # the SMPL body, joint sets, the synthetic body
     {"model", "render"},  # the network and its decoding; drawing meshes
     {"data", "losses"},  # records, corpora, shards, the pipeline; the objective
     {"track"},  # MLflow runs, relay, sweep runs, logged and registered models

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 from scipy.interpolate import PchipInterpolator
 from scipy.optimize import nnls
 
+from instancehmr.atomic import atomic_path
 from instancehmr.body.joint_sets import H36M17, H36M_REGRESSOR_ROWS, SMPL24
 from instancehmr.body.safe_pickle import load_pickle
 
@@ -663,14 +663,8 @@ def _in_file_order(h36m: np.ndarray) -> np.ndarray:
 
 
 def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        write(fh)
 
 
 def write_synthetic_body(out_dir: str | Path) -> Path:

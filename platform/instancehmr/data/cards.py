@@ -14,13 +14,14 @@ where ``datasets/`` lives), so commands find the shipped cards from any working 
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from instancehmr.config import did_you_mean
 
 LABELS = ("keypoints_2d", "keypoints_3d", "smpl_gt", "smpl_eft", "intrinsics", "occlusion")
 CARD_FIELDS = {
@@ -100,9 +101,7 @@ def load_card(path: str | Path) -> Card:
         raise CardError(f"{path}: a card is a mapping of fields {sorted(CARD_FIELDS)}")
     for key in raw:
         if key not in CARD_FIELDS:
-            match = difflib.get_close_matches(key, CARD_FIELDS, n=1)
-            hint = f" (did you mean '{match[0]}'?)" if match else ""
-            raise CardError(f"{path}: unknown field '{key}'{hint}")
+            raise CardError(f"{path}: unknown field '{key}'{did_you_mean(key, CARD_FIELDS)}")
     missing = [k for k in REQUIRED if k not in raw]
     if missing:
         raise CardError(

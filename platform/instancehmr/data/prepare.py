@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 import time
 import traceback
@@ -35,6 +34,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import yaml
 
+from instancehmr.atomic import atomic_path, write_text_atomically
 from instancehmr.data.cards import Card, load_card
 from instancehmr.data.corpora import converter_for
 from instancehmr.data.corpora.base import ConversionError
@@ -208,9 +208,8 @@ def convert_shard(row: dict[str, Any]) -> dict[str, str]:
             errors.append({"split": task.split, "item": _describe(item), "error": _failure(err)})
     table = to_table(records)
     task.file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = task.file.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp, row_group_size=64, metadata_collector=None)
-    os.replace(tmp, task.file)
+    with atomic_path(task.file) as tmp:
+        pq.write_table(table, tmp, row_group_size=64, metadata_collector=None)
     result = {
         "split": task.split,
         "file": str(task.file.relative_to(task.corpus_dir)),
@@ -293,9 +292,7 @@ def prepare_corpus(
     errors = [e for e in _read_errors(corpus_dir) if e.get("split") in kept]
     errors += [e for r in results for e in r.get("errors", [])]
     (corpus_dir / ERRORS).write_text("".join(json.dumps(e) + "\n" for e in errors))
-    tmp = corpus_dir / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, corpus_dir / MANIFEST)
+    write_text_atomically(corpus_dir / MANIFEST, json.dumps(manifest, indent=2))
     failed = sum(manifest["splits"][s]["failed"] for s in plan)
     total = sum(manifest["splits"][s]["images"] for s in plan) + failed
     if total and failed / total > max_error_rate:

@@ -19,7 +19,6 @@ needs count.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 import roma
 import torch
 
+from instancehmr.atomic import write_text_atomically
 from instancehmr.eval.protocols import SCORED, MeshScorer, PersonErrors
 from instancehmr.model.decode import read_params
 from instancehmr.model.smpl_params import SMPLParams, encode_params, split_params
@@ -114,9 +114,7 @@ def cached_label_sums(corpus_dir: Path, split: str = "train") -> LabelSums:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     sums = label_sums(sorted((corpus_dir / split).glob("part-*.parquet")))
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"key": key, "sums": asdict(sums)}))
-    os.replace(tmp, cache)
+    write_text_atomically(cache, json.dumps({"key": key, "sums": asdict(sums)}))
     return sums
 
 

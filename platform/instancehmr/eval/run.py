@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import re
 import tempfile
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from instancehmr.atomic import atomic_path, write_text_atomically
 from instancehmr.config import config_from_yaml
 from instancehmr.eval.benchmarks import PROTOCOLS, Benchmark, get_benchmark
 from instancehmr.eval.keypoint_ap import (
@@ -388,13 +388,11 @@ def _write(result: EvalResult) -> None:
     undefined metric is an empty CSV cell."""
     out = result.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md.tmp").write_text(result.table + "\n")
-    with (out / "table.csv.tmp").open("w", newline="") as fh:
+    write_text_atomically(out / "table.md", result.table + "\n")
+    with atomic_path(out / "table.csv") as tmp, tmp.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=ROW_FIELDS, restval="")
         writer.writeheader()
         writer.writerows({k: v for k, v in r.items() if _defined(v)} for r in result.rows)
-    for name in ("table.md", "table.csv"):
-        os.replace(out / f"{name}.tmp", out / name)
 
 
 def _metric_key(row: dict, metric: str) -> str:

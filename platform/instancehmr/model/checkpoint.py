@@ -4,12 +4,13 @@ names what the file holds; this module is the only place that knows its keys."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from instancehmr.atomic import atomic_path
 
 STATE_FILE = "training_state.pt"
 
@@ -36,9 +37,8 @@ def save_training_state(directory: str | Path, state: TrainingState) -> Path:
     """Write ``state`` to ``directory/training_state.pt`` via a temporary file and an atomic
     rename. Returns the file's path."""
     path = Path(directory) / STATE_FILE
-    tmp = path.with_suffix(".tmp")
-    torch.save({f.name: getattr(state, f.name) for f in fields(state)}, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save({f.name: getattr(state, f.name) for f in fields(state)}, tmp)
     return path
 
 

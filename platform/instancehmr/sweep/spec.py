@@ -28,7 +28,6 @@ experiment's schema before any trial starts.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from instancehmr.config import ConfigError, load_config
+from instancehmr.config import ConfigError, did_you_mean, load_config
 
 ALGORITHMS = ("grid", "random", "optuna")
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
@@ -111,8 +110,7 @@ def _domain(path: Path, key: str, domain: Any) -> dict[str, list]:
         raise _fail(path, where, f"one domain of {DOMAINS}, e.g. {{choice: [32, 64]}}")
     ((kind, args),) = domain.items()
     if kind not in DOMAINS:
-        match = difflib.get_close_matches(str(kind), DOMAINS, n=1)
-        hint = f" (did you mean '{match[0]}'?)" if match else ""
+        hint = did_you_mean(kind, DOMAINS)
         raise _fail(path, where, f"unknown domain '{kind}'{hint}; known: {DOMAINS}")
     if not isinstance(args, list) or not args:
         raise _fail(path, where, f"{kind} needs a non-empty list")
@@ -185,9 +183,7 @@ def sweep_from_dict(raw: Any, path: Path) -> SweepSpec:
         raise ConfigError(f"{path}: a sweep file is a mapping of {FIELDS}")
     for key in raw:
         if key not in FIELDS:
-            match = difflib.get_close_matches(str(key), FIELDS, n=1)
-            hint = f" (did you mean '{match[0]}'?)" if match else ""
-            raise _fail(path, key, f"unknown field{hint}")
+            raise _fail(path, key, f"unknown field{did_you_mean(key, FIELDS)}")
     missing = [k for k in ("experiment", "metric", "space") if k not in raw]
     if missing:
         raise ConfigError(f"{path}: missing fields {missing}")
