@@ -25,6 +25,8 @@ SMPL24 = (
     "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
     "left_wrist", "right_wrist", "left_hand", "right_hand",
 )  # fmt: skip
+#: SMPL's kinematic tree: the parent of each SMPL24 joint (-1 for the root).
+SMPL_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
 H36M17 = (
     "pelvis", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
     "spine", "thorax", "neck_nose", "head_top", "left_shoulder", "left_elbow", "left_wrist",

@@ -17,8 +17,9 @@ import scipy.sparse
 
 from instancehmr.body.safe_pickle import UnsafePickleError, load_pickle
 
-NUM_JOINTS = 24
-NUM_POSE_BASIS = 207
+NUM_VERTICES = 6890  # SMPL's mesh
+NUM_JOINTS = 24  # SMPL's kinematic joints
+NUM_POSE_BASIS = 207  # 23 joints x 9 rotation-matrix entries
 MIN_BETAS = 10
 REQUIRED_KEYS = (
     "v_template",

@@ -48,7 +48,8 @@ def _joint_limits() -> np.ndarray:
 #: (24, 3, 2) lower/upper bound in radians of each axis-angle component, SMPL joint order.
 JOINT_LIMITS = _joint_limits()
 _FLIP = torch.from_numpy(flip_permutation(SMPL24))
-_MIRROR_SIGN = torch.tensor([1.0, -1.0, -1.0])
+#: A rotation vector (a, b, c) mirrored across the body's sagittal plane (x -> -x) is (a, -b, -c).
+MIRROR_SIGN = np.array([1.0, -1.0, -1.0])
 
 
 def flip_pose(pose: torch.Tensor) -> torch.Tensor:
@@ -56,4 +57,4 @@ def flip_pose(pose: torch.Tensor) -> torch.Tensor:
 
     Left and right joints swap and each rotation vector (a, b, c) becomes (a, -b, -c).
     """
-    return pose[..., _FLIP, :] * _MIRROR_SIGN.to(pose)
+    return pose[..., _FLIP, :] * torch.as_tensor(MIRROR_SIGN).to(pose)

@@ -24,10 +24,8 @@ from instancehmr.body.joint_sets import (
     JOINT_VERTEX_IDS,
     NUM_CANONICAL,
 )
-from instancehmr.body.model_file import read_h36m_regressor, read_smpl_file
+from instancehmr.body.model_file import NUM_VERTICES, read_h36m_regressor, read_smpl_file
 from instancehmr.body.synthetic import H36M_REGRESSOR_FILE, ensure_synthetic_body
-
-NUM_VERTICES = 6890
 
 
 @dataclass

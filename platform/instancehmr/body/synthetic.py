@@ -25,17 +25,15 @@ from scipy.interpolate import PchipInterpolator
 from scipy.optimize import nnls
 
 from instancehmr.atomic import atomic_path
-from instancehmr.body.joint_sets import H36M17, H36M_REGRESSOR_ROWS, SMPL24
+from instancehmr.body.joint_sets import H36M17, H36M_REGRESSOR_ROWS, SMPL24, SMPL_PARENTS
+from instancehmr.body.model_file import NUM_POSE_BASIS, NUM_VERTICES
 from instancehmr.body.safe_pickle import load_pickle
 
 GENERATOR_VERSION = 3  # bump on any change to the generated arrays: cached copies regenerate
 SMPL_FILE = "SMPL_NEUTRAL.pkl"  # plain numpy arrays: unmodified smplx.SMPL(model_path=dir) loads it
 H36M_REGRESSOR_FILE = "J_regressor_h36m.npy"
-NUM_VERTICES = 6890
 NUM_BETAS = 10
-NUM_POSE_BASIS = 207
 
-SMPL_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
 #: Vertex ids read as keypoints (smplx ``vertex_ids['smplh']`` plus the crown).
 LANDMARK_VERTEX_IDS = {
     "nose": 332, "reye": 6260, "leye": 2800, "rear": 4071, "lear": 583, "head_top": 412,

@@ -20,9 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from instancehmr.body.joint_sets import CANONICAL, CANONICAL_INDEX, FACE_VERTEX_JOINTS, SMPL24
+from instancehmr.body.joint_sets import (
+    CANONICAL,
+    CANONICAL_INDEX,
+    FACE_VERTEX_JOINTS,
+    SMPL24,
+    SMPL_PARENTS,
+)
 from instancehmr.body.smpl import BodyModel
-from instancehmr.body.synthetic import SMPL_PARENTS
 from instancehmr.data.schema import (
     VIS_OCCLUDED_BY_PERSON,
     VIS_OUT_OF_FRAME,

@@ -28,7 +28,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from instancehmr.body.joint_sets import CANONICAL_INDEX, SMPL24, flip_permutation
-from instancehmr.body.pose import JOINT_LIMITS
+from instancehmr.body.pose import JOINT_LIMITS, MIRROR_SIGN
 from instancehmr.body.smpl import BodyModel
 from instancehmr.render.mesh import (
     MeshRenderer,
@@ -70,7 +70,7 @@ def _rot(axes: str, *degrees: float) -> np.ndarray:
 
 
 def _mirror(rotvec: np.ndarray) -> np.ndarray:
-    return rotvec * np.array([1.0, -1.0, -1.0])
+    return rotvec * MIRROR_SIGN
 
 
 def _pose(left: dict[str, np.ndarray], right: dict[str, np.ndarray] | None = None, **centre):
