@@ -103,3 +103,25 @@ def procrustes_align(
         var_p = (p[rows] ** 2).sum(dim=(1, 2))
         scale[rows] = (sigma * d).sum(dim=1) / var_p.clamp(min=1e-12)
     return scale[:, None, None] * (pred - mu_p) @ rot.transpose(1, 2) + mu_t
+
+
+def mean_joint_distance(
+    pred: torch.Tensor,
+    gt: torch.Tensor,
+    valid: torch.Tensor | None,
+    num_joints: int | None = None,
+) -> torch.Tensor:
+    """Per-person mean distance (N,) between ``pred`` and ``gt`` (N, J, 3) over the joints where
+    ``valid`` (N, J) holds (all when None). Other joints are selected out before any arithmetic,
+    so whatever they hold (NaN, inf) never counts. A person with no valid joint gets NaN (a
+    loss selects such people out; a metric reports them undefined). ``num_joints`` divides the
+    summed distance instead of the valid count (the Panoptic protocol of ``eval.metrics.mpjpe``).
+    Units as given."""
+    if valid is None:
+        valid = torch.ones(pred.shape[:-1], dtype=torch.bool, device=pred.device)
+    # Select before the norm: a NaN target would otherwise reach the gradient as 0 * NaN.
+    diff = torch.where(valid[..., None], pred - gt, pred.new_zeros(()))
+    total = diff.norm(dim=-1).sum(-1)
+    count = valid.sum(-1)
+    mean = total / (count.clamp(min=1) if num_joints is None else num_joints)
+    return torch.where(count > 0, mean, torch.full_like(mean, float("nan")))

@@ -10,28 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from instancehmr.geometry import procrustes_align
+from instancehmr.geometry import mean_joint_distance, procrustes_align
 
 MM = 1000.0
-
-
-def _mean_distance(
-    pred: torch.Tensor,
-    gt: torch.Tensor,
-    valid: torch.Tensor | None,
-    num_joints: int | None = None,
-) -> torch.Tensor:
-    """Per-person mean distance (N,) between ``pred`` and ``gt`` (N, J, 3) over the joints where
-    ``valid`` (N, J) holds (all when None). Other joints are selected out before any arithmetic,
-    so whatever they hold (NaN, inf) never counts. A person with no valid joint gets NaN.
-    ``num_joints`` divides the summed distance instead of the valid count (see :func:`mpjpe`)."""
-    dist = (pred - gt).norm(dim=-1)
-    if valid is None:
-        valid = torch.ones(dist.shape, dtype=torch.bool, device=dist.device)
-    total = torch.where(valid, dist, torch.zeros_like(dist)).sum(-1)
-    count = valid.sum(-1)
-    mean = total / (count.clamp(min=1) if num_joints is None else num_joints)
-    return torch.where(count > 0, mean, torch.full_like(mean, float("nan")))
 
 
 def align_root(points: torch.Tensor, joints: torch.Tensor, root: tuple[int, ...]) -> torch.Tensor:
@@ -62,7 +43,7 @@ def mpjpe(
     """
     if valid is None:
         valid = torch.ones(pred.shape[:2], dtype=torch.bool, device=pred.device)
-    error = _mean_distance(
+    error = mean_joint_distance(
         align_root(pred, pred, root), align_root(gt, gt, root), valid, num_joints
     )
     rooted = valid[:, list(root)].all(-1)
@@ -76,7 +57,7 @@ def pa_mpjpe(
     mm. pred, gt (N, J, 3) metres; valid (N, J) bool, None for all. Joints that are not valid
     neither shape the alignment nor count, whatever they hold; a person with no valid joint
     gets NaN."""
-    return MM * _mean_distance(procrustes_align(pred, gt, valid), gt, valid)
+    return MM * mean_joint_distance(procrustes_align(pred, gt, valid), gt, valid)
 
 
 def mpvpe(
@@ -88,7 +69,7 @@ def mpvpe(
 ) -> torch.Tensor:
     """Mean per-vertex position error after aligning each mesh on its root joint(s), (N,) mm.
     vertices (N, V, 3) and joints (N, J, 3) in metres; only the ``root`` joints are read."""
-    return MM * _mean_distance(
+    return MM * mean_joint_distance(
         align_root(pred_vertices, pred_joints, root), align_root(gt_vertices, gt_joints, root), None
     )
 

@@ -13,7 +13,7 @@ import roma
 import torch
 
 from instancehmr.body.joint_sets import CANONICAL_INDEX
-from instancehmr.geometry import procrustes_align
+from instancehmr.geometry import mean_joint_distance, procrustes_align
 
 #: Root candidates for root alignment, best first: SMPL pelvis, Human3.6M pelvis.
 ROOTS = (CANONICAL_INDEX["pelvis"], CANONICAL_INDEX["h36m_pelvis"])
@@ -26,7 +26,7 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask, values, values.new_zeros(())).sum() / mask.sum().clamp(min=1)
 
 
-def root_align(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor):
+def align_to_labelled_root(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor):
     """Subtract each person's root from both joint sets.
 
     pred, target (N, J, 3) canonical joints, valid (N, J). The root is the first labelled of
@@ -49,27 +49,21 @@ def root_align(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor):
     return pred - root_pred[:, None], target - root_target[:, None], found
 
 
-def joint_distance(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """(N,) mean Euclidean distance over valid joints; pred, target (N, J, C), valid (N, J)."""
-    diff = torch.where(valid[..., None], pred - target, pred.new_zeros(()))
-    return diff.norm(dim=-1).sum(1) / valid.sum(1).clamp(min=1)
-
-
 def j3d_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """L_3d: root-aligned 3-D joint distance (metres). pred, target (N, 48, 3), valid (N, 48)."""
-    p, t, has_root = root_align(pred, target, valid)
-    return masked_mean(joint_distance(p, t, valid), has_root & valid.any(1))
+    p, t, has_root = align_to_labelled_root(pred, target, valid)
+    return masked_mean(mean_joint_distance(p, t, valid), has_root & valid.any(1))
 
 
 def pa3d_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """L_pa3d: 3-D joint distance after Procrustes alignment (people with >= 3 joints)."""
     aligned = procrustes_align(pred, target, valid)
-    return masked_mean(joint_distance(aligned, target, valid), valid.sum(1) >= 3)
+    return masked_mean(mean_joint_distance(aligned, target, valid), valid.sum(1) >= 3)
 
 
 def j2d_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """L_2d: distance of projected joints, normalised coordinates. (N, J, 2), valid (N, J)."""
-    return masked_mean(joint_distance(pred, target, valid), valid.any(1))
+    return masked_mean(mean_joint_distance(pred, target, valid), valid.any(1))
 
 
 def pose_loss(
