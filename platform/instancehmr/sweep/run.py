@@ -120,28 +120,12 @@ def _open_parent(client, experiment_id: str, spec: SweepSpec, bases: dict, resum
     return run_id
 
 
-def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False) -> SweepResult:
-    """Run (or with ``resume`` continue) the sweep ``spec``; see the module docstring."""
-    import mlflow
+def _check_state(spec: SweepSpec, path: str, resume: bool, retry_failed: bool) -> None:
+    """Refuse a fresh sweep over an old one of the same name, and a resume of nothing."""
     import ray.tune
-    from mlflow.tracking import MlflowClient
-
-    from instancehmr.config import config_from_yaml
-    from instancehmr.runtime import TRIAL_DRIVER_RESOURCE, init_ray
-    from instancehmr.sweep.search import param_space, scheduler, search_algorithm
-    from instancehmr.sweep.trial import run_trial, trial_config
-    from instancehmr.track.runs import use_tracking_uri
-    from instancehmr.track.sweeps import SweepTracker
-    from instancehmr.train.launch import storage_uri
 
     if retry_failed and not resume:
         raise ValueError("--retry-failed goes with --resume")
-    started = time.monotonic()
-    bases = base_configs(spec)
-    base = config_from_yaml(next(iter(bases.values())), str(spec.path))
-    storage = storage_uri(base)
-    path = f"{storage}/{spec.name}"
-    init_ray()
     exists = ray.tune.Tuner.can_restore(path)
     if resume and not exists:
         raise ValueError(f"sweep '{spec.name}': nothing to resume at {path}")
@@ -150,19 +134,17 @@ def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False)
             f"sweep '{spec.name}' already ran at {path}: --resume continues it; give the sweep "
             "another name (field 'name') or delete that folder to start over"
         )
-    uri = use_tracking_uri(base)
-    client = MlflowClient()
-    experiment_id = mlflow.set_experiment(base.name).experiment_id
-    parent_id = _open_parent(client, experiment_id, spec, bases, resume)
-    driver_cpus = trial_driver_cpus()
-    try:
-        hashes = prepare(spec, bases, driver_cpus)
-    except BaseException:
-        client.set_terminated(parent_id, "FAILED")
-        raise
-    print(f"{'resuming' if resume else 'starting'} sweep {spec.name} (MLflow experiment "
-          f"{base.name}, parent run {parent_id}): {spec.algorithm} search over "
-          f"{', '.join(spec.space)}{f', rows {list(spec.rows)}' if spec.rows else ''}", flush=True)  # fmt: skip
+
+
+def _tuner(spec: SweepSpec, bases: dict[str, str], storage: str, driver_cpus: int, tracker,
+           resume: bool, retry_failed: bool):  # fmt: skip
+    """The Tune experiment of the sweep: restored from ``storage`` with ``resume`` (its pickled
+    tracker comes back with it), else new, mirrored to MLflow by ``tracker``."""
+    import ray.tune
+
+    from instancehmr.runtime import TRIAL_DRIVER_RESOURCE
+    from instancehmr.sweep.search import param_space, scheduler, search_algorithm
+    from instancehmr.sweep.trial import run_trial
 
     # Training-step reports carry no validation metric; the scheduler and searcher act on
     # validation reports only (sweep/search.py). Trials keep the driver's working directory.
@@ -177,28 +159,61 @@ def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False)
         resources,
     )  # fmt: skip
     if resume:
-        tuner = ray.tune.Tuner.restore(path, trainable, restart_errored=retry_failed)
-    else:
-        config_of = functools.partial(trial_config, bases, spec.name)
-        tracker = SweepTracker(spec.name, parent_id, experiment_id, uri, config_of, hashes)
-        tuner = ray.tune.Tuner(
-            trainable,
-            param_space=param_space(spec),
-            tune_config=ray.tune.TuneConfig(
-                metric=spec.metric,
-                mode=spec.mode,
-                search_alg=search_algorithm(spec),
-                scheduler=scheduler(spec),
-                num_samples=spec.samples,
-                max_concurrent_trials=spec.max_concurrent_trials,
-                trial_name_creator=_trial_name,
-                trial_dirname_creator=_trial_name,
-            ),
-            run_config=ray.tune.RunConfig(
-                name=spec.name, storage_path=storage, callbacks=[tracker], verbose=1
-            ),
-        )
-    tuner.fit()
+        path = f"{storage}/{spec.name}"
+        return ray.tune.Tuner.restore(path, trainable, restart_errored=retry_failed)
+    return ray.tune.Tuner(
+        trainable,
+        param_space=param_space(spec),
+        tune_config=ray.tune.TuneConfig(
+            metric=spec.metric,
+            mode=spec.mode,
+            search_alg=search_algorithm(spec),
+            scheduler=scheduler(spec),
+            num_samples=spec.samples,
+            max_concurrent_trials=spec.max_concurrent_trials,
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_name,
+        ),
+        run_config=ray.tune.RunConfig(
+            name=spec.name, storage_path=storage, callbacks=[tracker], verbose=1
+        ),
+    )
+
+
+def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False) -> SweepResult:
+    """Run (or with ``resume`` continue) the sweep ``spec``; see the module docstring."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from instancehmr.config import config_from_yaml
+    from instancehmr.runtime import init_ray
+    from instancehmr.sweep.trial import trial_config
+    from instancehmr.track.runs import use_tracking_uri
+    from instancehmr.track.sweeps import SweepTracker
+    from instancehmr.train.launch import storage_uri
+
+    started = time.monotonic()
+    bases = base_configs(spec)
+    base = config_from_yaml(next(iter(bases.values())), str(spec.path))
+    storage = storage_uri(base)
+    init_ray()
+    _check_state(spec, f"{storage}/{spec.name}", resume, retry_failed)
+    uri = use_tracking_uri(base)
+    client = MlflowClient()
+    experiment_id = mlflow.set_experiment(base.name).experiment_id
+    parent_id = _open_parent(client, experiment_id, spec, bases, resume)
+    driver_cpus = trial_driver_cpus()
+    try:
+        hashes = prepare(spec, bases, driver_cpus)
+    except BaseException:
+        client.set_terminated(parent_id, "FAILED")
+        raise
+    print(f"{'resuming' if resume else 'starting'} sweep {spec.name} (MLflow experiment "
+          f"{base.name}, parent run {parent_id}): {spec.algorithm} search over "
+          f"{', '.join(spec.space)}{f', rows {list(spec.rows)}' if spec.rows else ''}", flush=True)  # fmt: skip
+    config_of = functools.partial(trial_config, bases, spec.name)
+    tracker = SweepTracker(spec.name, parent_id, experiment_id, uri, config_of, hashes)
+    _tuner(spec, bases, storage, driver_cpus, tracker, resume, retry_failed).fit()
     if spec.benchmark:
         evaluate_trials(client, parent_id, spec)
     result = report(client, parent_id, spec)

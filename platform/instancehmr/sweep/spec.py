@@ -176,6 +176,60 @@ def load_sweep(path: str | Path) -> SweepSpec:
     return sweep_from_dict(raw, path)
 
 
+def _algorithm(raw: dict, path: Path, space: dict[str, dict]) -> str:
+    """The search algorithm, checked against the domains and rows it must serve."""
+    algorithm = raw.get("algorithm", "random")
+    if algorithm not in ALGORITHMS:
+        raise _fail(path, "algorithm", f"'{algorithm}' is not one of {ALGORITHMS}")
+    if algorithm == "grid" and any("grid" not in d for d in space.values()):
+        raise _fail(path, "algorithm", "grid search needs every domain to be a grid")
+    if algorithm == "optuna" and ("rows" in raw or any("grid" in d for d in space.values())):
+        raise _fail(path, "algorithm", "Optuna samples its own points: no grid domains or rows")
+    if algorithm == "optuna":
+        try:
+            import optuna  # noqa: F401
+        except ImportError:
+            raise _fail(
+                path, "algorithm", "optuna is not installed (pip install '.[optuna]')"
+            ) from None
+    return algorithm
+
+
+def _scheduler(raw: dict, path: Path) -> dict | None:
+    scheduler = raw.get("scheduler")
+    if scheduler is not None:
+        if not isinstance(scheduler, dict) or scheduler.get("name") != "asha":
+            raise _fail(path, "scheduler", "null or {name: asha, grace_period, reduction_factor}")
+        unknown = [k for k in scheduler if k not in SCHEDULER_FIELDS]
+        if unknown:
+            raise _fail(path, "scheduler", f"unknown keys {unknown}; known: {SCHEDULER_FIELDS}")
+    return scheduler
+
+
+def _benchmark(raw: dict, path: Path) -> str | None:
+    benchmark = raw.get("benchmark")
+    if benchmark is not None:
+        from instancehmr.eval.benchmarks import BENCHMARKS
+
+        if benchmark not in BENCHMARKS or BENCHMARKS[benchmark].kind != "mesh":
+            known = sorted(b for b, v in BENCHMARKS.items() if v.kind == "mesh")
+            raise _fail(path, "benchmark", f"'{benchmark}' is not a mesh benchmark; known: {known}")
+    return benchmark
+
+
+def _check_plain_fields(raw: dict, path: Path) -> None:
+    """mode, the positive counts and the override list."""
+    if raw.get("mode", "min") not in ("min", "max"):
+        raise _fail(path, "mode", f"'{raw['mode']}' is not min or max")
+    for field in ("samples", "max_concurrent_trials"):
+        value = raw.get(field, 1)
+        if not isinstance(value, int) or value < 1:
+            raise _fail(path, field, f"a positive integer, got {value!r}")
+    overrides = raw.get("overrides") or []
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        raise _fail(path, "overrides", "a list of key=value strings")
+
+
 def sweep_from_dict(raw: Any, path: Path) -> SweepSpec:
     """Check the fields of a sweep (read from ``path``, which names it in errors and anchors
     ``rows``); see :func:`load_sweep`."""
@@ -191,58 +245,21 @@ def sweep_from_dict(raw: Any, path: Path) -> SweepSpec:
     if not isinstance(space, dict) or not space:
         raise _fail(path, "space", "the search space is empty: give at least one key and domain")
     space = {str(k): _domain(path, str(k), v) for k, v in space.items()}
-    algorithm = raw.get("algorithm", "random")
-    if algorithm not in ALGORITHMS:
-        raise _fail(path, "algorithm", f"'{algorithm}' is not one of {ALGORITHMS}")
-    if algorithm == "grid" and any("grid" not in d for d in space.values()):
-        raise _fail(path, "algorithm", "grid search needs every domain to be a grid")
-    if algorithm == "optuna" and ("rows" in raw or any("grid" in d for d in space.values())):
-        raise _fail(path, "algorithm", "Optuna samples its own points: no grid domains or rows")
-    if algorithm == "optuna":
-        try:
-            import optuna  # noqa: F401
-        except ImportError:
-            raise _fail(
-                path, "algorithm", "optuna is not installed (pip install '.[optuna]')"
-            ) from None
-    scheduler = raw.get("scheduler")
-    if scheduler is not None:
-        if not isinstance(scheduler, dict) or scheduler.get("name") != "asha":
-            raise _fail(path, "scheduler", "null or {name: asha, grace_period, reduction_factor}")
-        unknown = [k for k in scheduler if k not in SCHEDULER_FIELDS]
-        if unknown:
-            raise _fail(path, "scheduler", f"unknown keys {unknown}; known: {SCHEDULER_FIELDS}")
-    mode = raw.get("mode", "min")
-    if mode not in ("min", "max"):
-        raise _fail(path, "mode", f"'{mode}' is not min or max")
-    for field in ("samples", "max_concurrent_trials"):
-        value = raw.get(field, 1)
-        if not isinstance(value, int) or value < 1:
-            raise _fail(path, field, f"a positive integer, got {value!r}")
-    overrides = raw.get("overrides") or []
-    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
-        raise _fail(path, "overrides", "a list of key=value strings")
-    benchmark = raw.get("benchmark")
-    if benchmark is not None:
-        from instancehmr.eval.benchmarks import BENCHMARKS
-
-        if benchmark not in BENCHMARKS or BENCHMARKS[benchmark].kind != "mesh":
-            known = sorted(b for b, v in BENCHMARKS.items() if v.kind == "mesh")
-            raise _fail(path, "benchmark", f"'{benchmark}' is not a mesh benchmark; known: {known}")
+    _check_plain_fields(raw, path)
     spec = SweepSpec(
         path=path,
         name=str(raw.get("name") or path.stem),
         experiment=str(raw["experiment"]),
-        overrides=tuple(overrides),
+        overrides=tuple(raw.get("overrides") or []),
         metric=str(raw["metric"]),
-        mode=mode,
-        algorithm=algorithm,
+        mode=raw.get("mode", "min"),
+        algorithm=_algorithm(raw, path, space),
         samples=raw.get("samples", 1),
         max_concurrent_trials=raw.get("max_concurrent_trials", 1),
-        scheduler=scheduler,
+        scheduler=_scheduler(raw, path),
         space=space,
         rows=ablation_rows(path, raw["rows"]) if "rows" in raw else None,
-        benchmark=benchmark,
+        benchmark=_benchmark(raw, path),
     )
     for row in spec.rows or [None]:
         for params in spec.corners():
