@@ -7,6 +7,9 @@ import shlex
 import sys
 from pathlib import Path
 
+# Each command imports its library function inside its handler: `instancehmr --help` and the
+# light commands never load torch, Ray or MLflow.
+
 
 def _config_show(args: argparse.Namespace) -> None:
     from instancehmr.config import load_config, to_yaml

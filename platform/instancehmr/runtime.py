@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 
+# Imported inside the functions that use them, to keep this module light: Ray.
+
 # Custom resource of the nodes that host sweep trial drivers (Ray Tune trials that each launch a
 # Ray Train run and hold no CPU): a local Ray has it, cluster.yaml gives it to the head node.
 TRIAL_DRIVER_RESOURCE = "trial_driver"

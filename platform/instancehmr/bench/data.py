@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 
 from instancehmr.data.cards import load_card
 from instancehmr.data.pipeline import make_sample, shard_dir, training_dataset
+from instancehmr.runtime import init_ray
 
 
 class PeakMemory:
@@ -91,7 +92,6 @@ def _rows(cfg, count: int) -> list[dict]:
 def bench_data(cfg, images: int = 256) -> DataBench:
     """Measure the baseline loop, then the Ray Data pipeline, over ``images`` samples (the
     pipeline after its first batch, so start-up is not counted)."""
-    from instancehmr.runtime import init_ray
 
     rows = _rows(cfg, images)
     augment = SimpleNamespace(**OmegaConf.to_container(cfg.data.augment))

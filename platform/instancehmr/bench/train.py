@@ -16,6 +16,15 @@ from dataclasses import dataclass
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from instancehmr.body.smpl import BodyModel
+from instancehmr.data.pipeline import training_dataset
+from instancehmr.model import build_model
+from instancehmr.runtime import init_ray
+from instancehmr.train.launch import ensure_data
+from instancehmr.train.loop import TrainStep, build_objective
+
+# Imported inside the functions that use them, to keep this module light: Ray.
+
 WARMUP = 3
 
 
@@ -52,9 +61,6 @@ class TrainBench:
 
 def timed_steps(cfg: DictConfig, batches, model=None) -> list[float]:
     """Train ``cfg``'s model on ``batches`` (torch batch dicts); seconds per step after warm-up."""
-    from instancehmr.body.smpl import BodyModel
-    from instancehmr.model import build_model
-    from instancehmr.train.loop import TrainStep, build_objective
 
     torch.manual_seed(cfg.train.seed)
     core = build_model(cfg)
@@ -86,10 +92,6 @@ def bench_train(cfg: DictConfig, steps: int = 10) -> TrainBench:
     import ray.train
     from ray.train.torch import TorchTrainer
     from ray.util.queue import Queue
-
-    from instancehmr.data.pipeline import training_dataset
-    from instancehmr.runtime import init_ray
-    from instancehmr.train.launch import ensure_data
 
     init_ray()
     ensure_data(cfg)

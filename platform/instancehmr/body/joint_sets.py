@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Imported inside the functions that use them, to keep this module light: torch.
+
 SMPL24 = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
     "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
+from instancehmr.body.joint_sets import H36M17, H36M_REGRESSOR_ROWS
 from instancehmr.body.safe_pickle import UnsafePickleError, load_pickle
 
 NUM_VERTICES = 6890  # SMPL's mesh
@@ -190,7 +191,6 @@ def read_h36m_regressor(path: str | Path, v_template: np.ndarray) -> np.ndarray:
     left must regress to the left of its right counterpart there, so a file whose rows are in
     another order is refused (BodyModelFileError) instead of mirroring the 3-D joints.
     """
-    from instancehmr.body.joint_sets import H36M17, H36M_REGRESSOR_ROWS
 
     regressor = read_joint_regressor(path, len(v_template))
     if len(regressor) != len(H36M_REGRESSOR_ROWS):

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
+# Imported inside the functions that use them, to keep this module light: numpy.
+
 try:
     from numpy._core.multiarray import _reconstruct, scalar
 except ImportError:  # numpy < 2

@@ -26,6 +26,8 @@ from instancehmr.data.schema import GENDERS, LABELLED_CODES, VIS_OUT_OF_FRAME, p
 from instancehmr.data.targets import body_center, center_heatmap, joint_heatmaps
 from instancehmr.geometry import in_frame, normalized_to_pixels, pixels_to_normalized
 
+# Imported inside the functions that use them, to keep this module light: Ray, pyarrow, OmegaConf.
+
 NUM_HEATMAP_JOINTS = 24
 SAMPLES_PER_TASK = 16  # rows decoded, augmented and targeted per Ray Data task
 ROWS_PER_BLOCK = 64  # rows per Ray Data block of records: the unit the corpus mix interleaves

@@ -35,10 +35,13 @@ import pyarrow.parquet as pq
 import yaml
 
 from instancehmr.atomic import atomic_path, write_text_atomically
-from instancehmr.data.cards import Card, load_card
+from instancehmr.data.cards import Card, CardError, load_card
 from instancehmr.data.corpora import converter_for
 from instancehmr.data.corpora.base import ConversionError
 from instancehmr.data.schema import ARROW_SCHEMA, SCHEMA_VERSION, ImageRecord, RecordError, to_table
+from instancehmr.runtime import init_ray
+
+# Imported inside the functions that use them, to keep this module light: Ray.
 
 MANIFEST = "manifest.json"
 ERRORS = "errors.jsonl"
@@ -276,8 +279,6 @@ def prepare_corpus(
     if todo:
         import ray.data
 
-        from instancehmr.runtime import init_ray
-
         init_ray()
         rows = [{"task": pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL)} for t in todo]
         ds = ray.data.from_items(rows, override_num_blocks=len(todo))
@@ -394,7 +395,6 @@ def ensure_prepared(card: Card, out_dir: str | Path, splits: list[str]) -> dict:
     keeps them). CardError for a split the card does not have; DataUnavailable, naming the
     missing file and quoting the card's ``obtain``, when the raw files of a split to prepare are
     not there."""
-    from instancehmr.data.cards import CardError
 
     splits = chosen_splits(card, splits)
     manifest = _read_manifest(Path(out_dir) / card.name)

@@ -27,6 +27,7 @@ from instancehmr.body.joint_sets import (
     SMPL24,
     JointSet,
 )
+from instancehmr.data.corpora.panoptic import sample_group
 from instancehmr.eval.keypoint_ap import COCO_SIGMAS, CROWDPOSE_SIGMAS
 
 #: gt-centers: the release's (read at each GT person's center); detected: the model's own.
@@ -85,7 +86,6 @@ H36M_PAIRS = JointPairs(
 
 def panoptic_group(sample_id: str) -> str:
     """Sequence group of a CMU Panoptic sample (Haggling, Mafia, Ultimatum, Pizza)."""
-    from instancehmr.data.corpora.panoptic import sample_group
 
     return sample_group(sample_id)
 

@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+# Imported inside the functions that use them, to keep this module light: pycocotools.
+
 #: COCO-17 keypoint sigmas (cocoapi), nose first.
 COCO_SIGMAS = np.array([
     0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87,

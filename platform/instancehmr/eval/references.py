@@ -27,9 +27,12 @@ import roma
 import torch
 
 from instancehmr.atomic import write_text_atomically
+from instancehmr.data.cards import load_card
 from instancehmr.eval.protocols import SCORED, MeshScorer, PersonErrors
 from instancehmr.model.decode import read_params
 from instancehmr.model.smpl_params import SMPLParams, encode_params, split_params
+
+# Imported inside the functions that use them, to keep this module light: pyarrow.
 
 #: Cached label sums of one corpus's training shards, beside its manifest.
 STATISTICS_FILE = "smpl_label_sums.json"
@@ -148,7 +151,6 @@ def constant_pose(corpora: list[tuple[Path, float]]) -> ConstantPose | None:
 def training_constant(cfg) -> ConstantPose | None:
     """:func:`constant_pose` of an experiment's ``data.mix`` (its prepared ``train`` shards);
     None when a corpus's shards are missing or no corpus has SMPL labels."""
-    from instancehmr.data.cards import load_card
 
     corpora = []
     for entry in cfg.data.mix:

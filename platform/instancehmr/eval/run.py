@@ -27,7 +27,12 @@ import torch
 from omegaconf import DictConfig
 
 from instancehmr.atomic import atomic_path, write_text_atomically
+from instancehmr.body.smpl import BodyModel
 from instancehmr.config import config_from_yaml
+from instancehmr.data.cards import load_card
+from instancehmr.data.corpora.base import read_json
+from instancehmr.data.pipeline import make_batch, shard_dir
+from instancehmr.data.prepare import DataUnavailable, ensure_prepared
 from instancehmr.eval.benchmarks import PROTOCOLS, Benchmark, get_benchmark
 from instancehmr.eval.keypoint_ap import (
     GroundTruth,
@@ -36,9 +41,16 @@ from instancehmr.eval.keypoint_ap import (
     to_detections,
 )
 from instancehmr.eval.protocols import GroundTruthMeshes, MeshScorer, merge
+from instancehmr.eval.references import constant_errors, oracle_errors, training_constant
 from instancehmr.eval.table import ROW_FIELDS, format_tables
 from instancehmr.eval.validation import to_model_input
+from instancehmr.geometry import letterbox
+from instancehmr.model import build_model
 from instancehmr.model.checkpoint import STATE_FILE, load_model_state, load_training_state
+from instancehmr.model.decode import decode_people
+from instancehmr.track.runs import use_tracking_uri
+
+# Imported inside the functions that use them, to keep this module light: MLflow, pyarrow, tqdm.
 
 BATCH_IMAGES = 16
 REFERENCE_NOTE = (
@@ -71,7 +83,6 @@ class EvalResult:
 def _from_state_dir(
     directory: Path, source: str, run_id: str | None, overrides=(), version=None
 ) -> LoadedModel:
-    from instancehmr.model import build_model
 
     state = load_training_state(directory)
     cfg = config_from_yaml(state.config, source, overrides)
@@ -139,7 +150,6 @@ def _exists(client, name: str) -> bool:
 def benchmark_card(loaded: LoadedModel, bench: Benchmark):
     """The card a benchmark reads: the model's own synthetic card for ``synthetic`` (it was
     rendered at the model's settings), else the benchmark's."""
-    from instancehmr.data.cards import load_card
 
     if bench.name == "synthetic":
         val = load_card(loaded.cfg.data.val_card)
@@ -151,8 +161,6 @@ def benchmark_card(loaded: LoadedModel, bench: Benchmark):
 def benchmark_files(loaded: LoadedModel, bench: Benchmark):
     """The benchmark's card and the shards of its split, prepared first when the raw data is
     there; raises ``DataUnavailable`` (saying how to get the data) when it is not."""
-    from instancehmr.data.pipeline import shard_dir
-    from instancehmr.data.prepare import ensure_prepared
 
     card = benchmark_card(loaded, bench)
     shards_dir = loaded.cfg.data.shards_dir
@@ -165,8 +173,6 @@ def _batches(loaded: LoadedModel, files: list[Path], title: str, device) -> Iter
     progress bar."""
     import pyarrow.parquet as pq
     from tqdm import tqdm
-
-    from instancehmr.data.pipeline import make_batch
 
     cfg = loaded.cfg
     total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
@@ -190,8 +196,6 @@ def evaluate_mesh(
     and their mean, or occlusion levels); where the benchmark's protocol averages MPJPE over a
     full skeleton (its joint pairs' ``protocol_joints``), the same rows again as
     ``labelled:<subset>`` with MPJPE over each person's labelled joints."""
-    from instancehmr.body.smpl import BodyModel
-    from instancehmr.eval.references import constant_errors, oracle_errors, training_constant
 
     cfg = loaded.cfg
     constant = training_constant(cfg)
@@ -245,7 +249,6 @@ def _subsets(bench: Benchmark, errors) -> dict[str, dict[str, float]]:
 def keypoint_ground_truth(card, bench: Benchmark) -> GroundTruth:
     """The benchmark's annotation file, checked and indexed for its AP definition; a
     ValueError naming the file and the annotation or image when it cannot be scored."""
-    from instancehmr.data.corpora.base import read_json
 
     path = card.file(bench.split, "annotations")
     return index_ground_truth(read_json(card, path), bench.ap_definition, str(path))
@@ -256,9 +259,6 @@ def evaluate_keypoints(
 ) -> list[dict]:
     """OKS AP of the model's detections against the benchmark's annotation file (one row,
     protocol ``detected``: AP is a detection metric), by the benchmark's AP definition."""
-    from instancehmr.body.smpl import BodyModel
-    from instancehmr.geometry import letterbox
-    from instancehmr.model.decode import decode_people
 
     cfg = loaded.cfg
     ids = {str(image_id): image_id for image_id in ground_truth.index.imgs}
@@ -297,7 +297,6 @@ def evaluate_keypoints(
 def gendered_meshes(directory: str | Path | None):
     """A factory (body, body config) -> GroundTruthMeshes: the model's body for everyone, or with
     ``directory`` the SMPL_MALE / SMPL_FEMALE files there (.pkl or .npz) for gendered labels."""
-    from instancehmr.body.smpl import BodyModel
 
     if directory is None:
         return lambda body, body_cfg: GroundTruthMeshes({"neutral": body})
@@ -330,7 +329,6 @@ def evaluate(
     gendered_models: str | Path | None = None,
 ) -> EvalResult:
     """Evaluate, write ``table.md`` and ``table.csv`` under ``out_dir/<model>``, log to MLflow."""
-    from instancehmr.data.prepare import DataUnavailable
 
     chosen = [get_benchmark(b) for b in benchmarks]
     unknown = [p for p in protocols if p not in PROTOCOLS]
@@ -405,8 +403,6 @@ def _log(loaded: LoadedModel, result: EvalResult) -> None:
     through the registry, the headline numbers also tag the model version."""
     import mlflow
     from mlflow.tracking import MlflowClient
-
-    from instancehmr.track.runs import use_tracking_uri
 
     use_tracking_uri(loaded.cfg)
     metrics = {

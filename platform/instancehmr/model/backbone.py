@@ -14,6 +14,8 @@ import torch
 import torchvision
 from torch import nn
 
+# timm (the hrnet extra) is optional: imported where it is used.
+
 RESNETS = {
     "resnet18": (torchvision.models.resnet18, 512),
     "resnet34": (torchvision.models.resnet34, 512),

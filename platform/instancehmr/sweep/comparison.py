@@ -20,6 +20,8 @@ from instancehmr.eval.protocols import OCCLUSION_BINS
 from instancehmr.eval.table import LABELS, PERCENT
 from instancehmr.sweep.leaderboard import TrialRow
 
+# Imported inside the functions that use them, to keep this module light: SciPy.
+
 DEFAULT_ROW = "default"
 CONFIDENCE = 0.95
 #: (protocol, metric) pairs compared: errors at ground-truth centers, errors and recall of the

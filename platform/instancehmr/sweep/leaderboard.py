@@ -14,6 +14,8 @@ from instancehmr.eval.references import REFERENCES
 from instancehmr.track.runs import error_message
 from instancehmr.track.sweeps import PARAMS_TAG, ROW_PARAM, TRIAL_TAG, child_runs
 
+# Imported inside the functions that use them, to keep this module light: matplotlib.
+
 ABLATION_METRICS = ("val/mpjpe", "val/pa_mpjpe", "val/mpvpe", "val/center_ap")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -19,7 +20,20 @@ from pathlib import Path
 
 import yaml
 
-from instancehmr.sweep.spec import SweepSpec, sweep_from_dict
+from instancehmr.body.synthetic import ensure_synthetic_body
+from instancehmr.config import config_from_yaml, load_config, to_yaml
+from instancehmr.eval.run import evaluate
+from instancehmr.runtime import TRIAL_DRIVER_RESOURCE, init_ray
+from instancehmr.sweep.comparison import comparison_tables, metric_key
+from instancehmr.sweep.leaderboard import ablation_table, leaderboard, picture, ranked, trial_rows
+from instancehmr.sweep.search import param_space, scheduler, search_algorithm
+from instancehmr.sweep.spec import SweepSpec, param_overrides, sweep_from_dict
+from instancehmr.sweep.trial import run_trial, trial_config
+from instancehmr.track.runs import use_tracking_uri
+from instancehmr.track.sweeps import HASH_TAG, ROLE_TAG, SWEEP_TAG, SweepTracker, find_parent
+from instancehmr.train.launch import check_resources, ensure_data, storage_uri
+
+# Imported inside the functions that use them, to keep this module light: Ray, MLflow.
 
 
 @dataclass
@@ -39,7 +53,6 @@ def _trial_name(trial) -> str:
 
 def base_configs(spec: SweepSpec) -> dict[str, str]:
     """The resolved YAML of each row's config before sampling (``""`` without rows)."""
-    from instancehmr.config import load_config, to_yaml
 
     rows = spec.rows or {"": ()}
     return {
@@ -50,10 +63,6 @@ def base_configs(spec: SweepSpec) -> dict[str, str]:
 def prepare(spec: SweepSpec, bases: dict[str, str], driver_cpus: int) -> dict[str, str]:
     """Make the body and every corpus any trial reads, once, in the driver; check that the
     cluster can hold one trial (and its driver's CPUs). Returns {corpus: manifest hash}."""
-    from instancehmr.body.synthetic import ensure_synthetic_body
-    from instancehmr.config import config_from_yaml
-    from instancehmr.sweep.spec import param_overrides
-    from instancehmr.train.launch import check_resources, ensure_data
 
     hashes: dict[str, str] = {}
     checked = set()
@@ -75,8 +84,6 @@ def trial_driver_cpus() -> int:
     resource (a local Ray, cluster.yaml's head), else Tune's default of one."""
     import ray
 
-    from instancehmr.runtime import TRIAL_DRIVER_RESOURCE
-
     return 0 if ray.cluster_resources().get(TRIAL_DRIVER_RESOURCE, 0) >= 1 else 1
 
 
@@ -91,8 +98,6 @@ def _open_parent(client, experiment_id: str, spec: SweepSpec, bases: dict, resum
     """The sweep's MLflow parent run: on resume the existing one (refused when the sweep or an
     experiment file it reads changed since), else a new one with the sweep's fields."""
     from mlflow.entities import Param
-
-    from instancehmr.track.sweeps import HASH_TAG, ROLE_TAG, SWEEP_TAG, find_parent
 
     digest = sweep_hash(spec, bases)
     if resume:
@@ -142,10 +147,6 @@ def _tuner(spec: SweepSpec, bases: dict[str, str], storage: str, driver_cpus: in
     tracker comes back with it), else new, mirrored to MLflow by ``tracker``."""
     import ray.tune
 
-    from instancehmr.runtime import TRIAL_DRIVER_RESOURCE
-    from instancehmr.sweep.search import param_space, scheduler, search_algorithm
-    from instancehmr.sweep.trial import run_trial
-
     # Training-step reports carry no validation metric; the scheduler and searcher act on
     # validation reports only (sweep/search.py). Trials keep the driver's working directory.
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
@@ -185,13 +186,6 @@ def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False)
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from instancehmr.config import config_from_yaml
-    from instancehmr.runtime import init_ray
-    from instancehmr.sweep.trial import trial_config
-    from instancehmr.track.runs import use_tracking_uri
-    from instancehmr.track.sweeps import SweepTracker
-    from instancehmr.train.launch import storage_uri
-
     started = time.monotonic()
     bases = base_configs(spec)
     base = config_from_yaml(next(iter(bases.values())), str(spec.path))
@@ -224,9 +218,6 @@ def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False)
 def evaluate_trials(client, parent_id: str, spec: SweepSpec) -> None:
     """Evaluate the model of every finished trial not yet evaluated on ``spec.benchmark`` (its
     ``eval/...`` metrics land on the trial's run; tables under ``eval_results/<sweep>/``)."""
-    from instancehmr.eval.run import evaluate
-    from instancehmr.sweep.comparison import metric_key
-    from instancehmr.sweep.leaderboard import trial_rows
 
     done_key = metric_key(spec.benchmark, "gt-centers", "all", "mpjpe")
     todo = [
@@ -242,16 +233,6 @@ def report(client, parent_id: str, spec: SweepSpec) -> SweepResult:
     """Leaderboard (and ablation table) from the child runs, logged to the parent run, which
     ends FINISHED, or KILLED when trials are left to resume (an interrupted sweep; their runs
     end KILLED too)."""
-    import math
-
-    from instancehmr.sweep.comparison import comparison_tables
-    from instancehmr.sweep.leaderboard import (
-        ablation_table,
-        leaderboard,
-        picture,
-        ranked,
-        trial_rows,
-    )
 
     parent = client.get_run(parent_id)
     rows = trial_rows(client, parent)

@@ -13,6 +13,8 @@ from typing import Any
 
 from instancehmr.sweep.spec import SweepSpec
 
+# Imported inside the functions that use them, to keep this module light: Ray.
+
 # The clock of early stopping: whole epochs trained, reported with every validation.
 TIME_ATTR = "epochs_done"
 

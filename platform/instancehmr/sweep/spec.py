@@ -37,6 +37,9 @@ from typing import Any
 import yaml
 
 from instancehmr.config import ConfigError, did_you_mean, load_config
+from instancehmr.eval.benchmarks import BENCHMARKS
+
+# optuna (the optuna extra) is optional: imported where it is used.
 
 ALGORITHMS = ("grid", "random", "optuna")
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
@@ -208,12 +211,11 @@ def _scheduler(raw: dict, path: Path) -> dict | None:
 
 def _benchmark(raw: dict, path: Path) -> str | None:
     benchmark = raw.get("benchmark")
-    if benchmark is not None:
-        from instancehmr.eval.benchmarks import BENCHMARKS
-
-        if benchmark not in BENCHMARKS or BENCHMARKS[benchmark].kind != "mesh":
-            known = sorted(b for b, v in BENCHMARKS.items() if v.kind == "mesh")
-            raise _fail(path, "benchmark", f"'{benchmark}' is not a mesh benchmark; known: {known}")
+    if benchmark is not None and (
+        benchmark not in BENCHMARKS or BENCHMARKS[benchmark].kind != "mesh"
+    ):
+        known = sorted(b for b, v in BENCHMARKS.items() if v.kind == "mesh")
+        raise _fail(path, "benchmark", f"'{benchmark}' is not a mesh benchmark; known: {known}")
     return benchmark
 
 

@@ -14,8 +14,12 @@ from typing import Any
 from omegaconf import DictConfig
 
 from instancehmr.config import config_from_yaml
+from instancehmr.data.pipeline import steps_per_epoch
 from instancehmr.sweep.spec import param_overrides
 from instancehmr.track.sweeps import BEST_CHECKPOINT
+from instancehmr.train.launch import best_checkpoint, build_trainer
+
+# Imported inside the functions that use them, to keep this module light: Ray.
 
 
 def trial_config(bases: dict[str, str], sweep: str, config: dict[str, Any]) -> DictConfig:
@@ -38,9 +42,6 @@ def run_trial(
     report names the best checkpoint (by the sweep's ``metric`` and ``mode``)."""
     import ray.tune
     from ray.tune.integration.ray_train import TuneReportCallback
-
-    from instancehmr.data.pipeline import steps_per_epoch
-    from instancehmr.train.launch import best_checkpoint, build_trainer
 
     cfg = trial_config(bases, sweep, config)
     trainer = build_trainer(

@@ -1,6 +1,5 @@
-"""Models in MLflow: a checkpoint's model logged to its run (:func:`log_model`, registered by
-``instancehmr train``, only logged by sweep trials) and ``instancehmr promote``, which makes the
-best run of an experiment or sweep the registered ``champion``.
+"""``instancehmr promote``: make the best run of an experiment or sweep the registered
+``champion``.
 
 The best finished run by a metric (``val/mpjpe``, min, by default) among an MLflow experiment's
 runs, or among a sweep's trials (the child runs of its newest parent run), becomes a version of the registered model (unless it is one already), described with its
@@ -14,11 +13,12 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
-from omegaconf import DictConfig
+from instancehmr.track.models import CHAMPION, PREVIOUS
+from instancehmr.track.sweeps import PARENT_TAG, ROLE_TAG, SWEEP_TAG, find_parent
 
-CHAMPION, PREVIOUS = "champion", "previous"
+# Imported inside the functions that use them, to keep this module light: MLflow.
+
 MODES = ("min", "max")
 
 
@@ -57,7 +57,6 @@ def _better(value: float, than: float, mode: str) -> bool:
 def _scope(client, name: str) -> tuple[list[str], str, str]:
     """Where the candidates of ``name`` are: (experiment ids, run filter, description). An MLflow
     experiment's finished runs, or the finished trials of the newest sweep of that name."""
-    from instancehmr.track.sweeps import PARENT_TAG, ROLE_TAG, SWEEP_TAG, find_parent
 
     finished = "attributes.status = 'FINISHED'"
     experiment = client.get_experiment_by_name(name)
@@ -173,63 +172,3 @@ def promote(
         previous_value=previous_value,
         registered_now=not versions,
     )
-
-
-def model_requirements() -> list[str]:
-    """pip requirements of a logged model: the pickled module needs this package and the torch
-    it was saved with. Given, not inferred: MLflow's inference imports the model in a
-    subprocess (5-15 s per model)."""
-    import cloudpickle
-    import numpy as np
-    import torch
-
-    from instancehmr import __version__
-
-    return [
-        f"instancehmr=={__version__}",
-        f"torch=={torch.__version__.split('+')[0]}",
-        f"numpy=={np.__version__}",
-        f"cloudpickle=={cloudpickle.__version__}",
-    ]
-
-
-def log_model(cfg: DictConfig, run_id: str, checkpoint_dir: str, register: bool) -> str | None:
-    """Log the checkpoint's model with a signature and its training state to the run. With
-    ``register`` the model becomes a new version of ``tracking.registered_model_name`` (the
-    first version gets the alias ``champion``) and the version is returned; sweep trials only
-    log theirs (``instancehmr promote`` registers the winner)."""
-    import mlflow
-    import numpy as np
-    import torch
-    from mlflow.models import infer_signature
-    from mlflow.tracking import MlflowClient
-
-    from instancehmr.model import build_model
-    from instancehmr.model.checkpoint import load_model_state, load_training_state
-
-    model = build_model(cfg)
-    load_model_state(model, load_training_state(checkpoint_dir), checkpoint_dir)
-    model.eval()
-    example = np.zeros((1, 3, cfg.model.input_size, cfg.model.input_size), np.float32)
-    with torch.no_grad():
-        outputs = {k: v.numpy() for k, v in model(torch.from_numpy(example)).items()}
-    name = cfg.tracking.registered_model_name
-    info = mlflow.pytorch.log_model(
-        model,
-        name="model",
-        signature=infer_signature(example, outputs),
-        registered_model_name=name if register else None,
-        run_id=run_id,
-        serialization_format="pickle",  # the module itself, not a traced graph: decoding needs it
-        pip_requirements=model_requirements(),
-    )
-    mlflow.log_artifact(
-        str(Path(checkpoint_dir) / "training_state.pt"), artifact_path="checkpoint", run_id=run_id
-    )
-    if not register:
-        return None
-    client = MlflowClient()
-    version = str(info.registered_model_version)
-    if CHAMPION not in client.get_registered_model(name).aliases:
-        client.set_registered_model_alias(name, CHAMPION, version)
-    return version

@@ -19,6 +19,8 @@ from typing import Any
 
 from ray.train import UserCallback
 
+# Imported inside the functions that use them, to keep this module light: MLflow, Ray.
+
 PICTURE = "val_meshes.png"
 PROGRESS_KEYS = (
     "train/total",

@@ -15,7 +15,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from instancehmr import __version__
 from instancehmr.config import config_hash, to_yaml
+
+# Imported inside the functions that use them, to keep this module light: MLflow, Ray, smplx, torch.
 
 RUN_NAME_TAG = "instancehmr.run_name"
 DEFAULT_STORE = "mlflow.db"
@@ -86,8 +89,6 @@ def run_tags(cfg: DictConfig, manifest_hashes: dict[str, str]) -> dict[str, str]
     import ray
     import smplx  # noqa: F401  (version below)
     import torch
-
-    from instancehmr import __version__
 
     tags = {
         "git_commit": git_commit(),

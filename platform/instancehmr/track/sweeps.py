@@ -19,7 +19,12 @@ from typing import Any
 from omegaconf import DictConfig
 from ray.tune import Callback
 
-from instancehmr.track.runs import fail_run, use_tracking_uri
+from instancehmr.data.pipeline import steps_per_epoch
+from instancehmr.track.models import log_model
+from instancehmr.track.relay import RunLogger
+from instancehmr.track.runs import fail_run, log_config, run_tags, use_tracking_uri
+
+# Imported inside the functions that use them, to keep this module light: Ray, MLflow.
 
 SWEEP_TAG = "instancehmr.sweep"  # parent and children: the sweep's name
 ROLE_TAG = "instancehmr.role"  # "sweep" on the parent
@@ -110,10 +115,6 @@ class SweepTracker(Callback):
         from mlflow.entities import RunStatus
         from mlflow.tracking import MlflowClient
 
-        from instancehmr.data.pipeline import steps_per_epoch
-        from instancehmr.track.relay import RunLogger
-        from instancehmr.track.runs import log_config, run_tags
-
         client = MlflowClient()
         cfg = self._config(trial)
         found = client.search_runs(
@@ -162,8 +163,6 @@ class SweepTracker(Callback):
     def _log_model(self, trial, path: str) -> None:
         from mlflow.tracking import MlflowClient
         from ray.train import Checkpoint
-
-        from instancehmr.track.registry import log_model
 
         run_id = self._logger(trial).run_id
         with Checkpoint(path).as_directory() as directory:

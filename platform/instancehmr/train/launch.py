@@ -15,6 +15,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from instancehmr.body.synthetic import ensure_synthetic_body
 from instancehmr.data.cards import load_card
 from instancehmr.data.pipeline import (
     mix_weights,
@@ -23,8 +24,14 @@ from instancehmr.data.pipeline import (
     validation_dataset,
 )
 from instancehmr.data.prepare import ensure_prepared
-from instancehmr.track.registry import log_model
-from instancehmr.track.runs import RunFailed
+from instancehmr.eval.references import training_constant
+from instancehmr.runtime import init_ray
+from instancehmr.track.models import log_model
+from instancehmr.track.relay import DriverLogger, MetricsRelay
+from instancehmr.track.runs import RunFailed, fail_run, start_run
+from instancehmr.train.loop import train_loop_per_worker
+
+# Imported inside the functions that use them, to keep this module light: Ray, MLflow.
 
 
 class ResourceError(ValueError):
@@ -96,9 +103,6 @@ def build_trainer(
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    from instancehmr.eval.references import training_constant
-    from instancehmr.train.loop import train_loop_per_worker
-
     constant = training_constant(cfg)  # validation scores it beside the model
     if cfg.model.init_at_mean_body and constant is None:
         print(
@@ -156,11 +160,6 @@ def train(cfg: DictConfig) -> TrainResult:
     import ray
     from ray.util.queue import Queue
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    from instancehmr.body.synthetic import ensure_synthetic_body
-    from instancehmr.runtime import init_ray
-    from instancehmr.track.relay import DriverLogger, MetricsRelay
-    from instancehmr.track.runs import fail_run, start_run
 
     started = time.monotonic()
     if cfg.body.model_path is None:

@@ -46,6 +46,8 @@ from instancehmr.model.smpl_params import encode_params
 from instancehmr.render.overlay import draw_meshes
 from instancehmr.track.relay import PICTURE
 
+# Imported inside the functions that use them, to keep this module light: Ray.
+
 PICTURE_IMAGES = 4
 
 
