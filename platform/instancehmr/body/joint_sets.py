@@ -43,10 +43,22 @@ H36M_REGRESSOR_ROWS = (
     "right_shoulder", "right_elbow", "right_wrist",
 )  # fmt: skip
 FACE_VERTEX_JOINTS = ("nose", "right_eye", "left_eye", "right_ear", "left_ear")
-#: Mesh vertex ids of the face keypoints (smplx ``vertex_ids['smplh']``) and the crown.
+#: Mesh vertex ids of SMPL's surface landmarks, by smplx's names (``vertex_ids['smplh']``), plus
+#: the crown (``head_top``): face, finger tips and feet.
+LANDMARK_VERTEX_IDS = {
+    "nose": 332, "reye": 6260, "leye": 2800, "rear": 4071, "lear": 583, "head_top": 412,
+    "rthumb": 6191, "rindex": 5782, "rmiddle": 5905, "rring": 6016, "rpinky": 6133,
+    "lthumb": 2746, "lindex": 2319, "lmiddle": 2445, "lring": 2556, "lpinky": 2673,
+    "LBigToe": 3216, "LSmallToe": 3226, "LHeel": 3387,
+    "RBigToe": 6617, "RSmallToe": 6624, "RHeel": 6787,
+}  # fmt: skip
+#: Mesh vertex ids of the canonical keypoints read off the mesh: the face and the crown.
 JOINT_VERTEX_IDS = {
-    "nose": 332, "right_eye": 6260, "left_eye": 2800, "right_ear": 4071, "left_ear": 583,
-    "head_top": 412,
+    name: LANDMARK_VERTEX_IDS[smplx_name]
+    for name, smplx_name in (
+        ("nose", "nose"), ("right_eye", "reye"), ("left_eye", "leye"), ("right_ear", "rear"),
+        ("left_ear", "lear"), ("head_top", "head_top"),
+    )
 }  # fmt: skip
 CANONICAL = (*SMPL24, *FACE_VERTEX_JOINTS, "head_top", "upper_neck", *(f"h36m_{n}" for n in H36M17))
 NUM_CANONICAL = len(CANONICAL)

@@ -25,7 +25,13 @@ from scipy.interpolate import PchipInterpolator
 from scipy.optimize import nnls
 
 from instancehmr.atomic import atomic_path
-from instancehmr.body.joint_sets import H36M17, H36M_REGRESSOR_ROWS, SMPL24, SMPL_PARENTS
+from instancehmr.body.joint_sets import (
+    H36M17,
+    H36M_REGRESSOR_ROWS,
+    LANDMARK_VERTEX_IDS,
+    SMPL24,
+    SMPL_PARENTS,
+)
 from instancehmr.body.model_file import NUM_POSE_BASIS, NUM_VERTICES
 from instancehmr.body.safe_pickle import load_pickle
 
@@ -34,14 +40,6 @@ SMPL_FILE = "SMPL_NEUTRAL.pkl"  # plain numpy arrays: unmodified smplx.SMPL(mode
 H36M_REGRESSOR_FILE = "J_regressor_h36m.npy"
 NUM_BETAS = 10
 
-#: Vertex ids read as keypoints (smplx ``vertex_ids['smplh']`` plus the crown).
-LANDMARK_VERTEX_IDS = {
-    "nose": 332, "reye": 6260, "leye": 2800, "rear": 4071, "lear": 583, "head_top": 412,
-    "rthumb": 6191, "rindex": 5782, "rmiddle": 5905, "rring": 6016, "rpinky": 6133,
-    "lthumb": 2746, "lindex": 2319, "lmiddle": 2445, "lring": 2556, "lpinky": 2673,
-    "LBigToe": 3216, "LSmallToe": 3226, "LHeel": 3387,
-    "RBigToe": 6617, "RSmallToe": 6624, "RHeel": 6787,
-}  # fmt: skip
 
 _J = {name: i for i, name in enumerate(SMPL24)}
 _MIRROR = np.array([-1.0, 1.0, 1.0])

@@ -10,12 +10,17 @@ import smplx
 import torch
 from smplx.vertex_ids import vertex_ids as SMPLX_VERTEX_IDS
 
-from instancehmr.body.joint_sets import H36M17, H36M_REGRESSOR_ROWS, SMPL24, SMPL_PARENTS
+from instancehmr.body.joint_sets import (
+    H36M17,
+    H36M_REGRESSOR_ROWS,
+    LANDMARK_VERTEX_IDS,
+    SMPL24,
+    SMPL_PARENTS,
+)
 from instancehmr.body.safe_pickle import load_pickle
 from instancehmr.body.synthetic import (
     GENERATOR_VERSION,
     H36M_REGRESSOR_FILE,
-    LANDMARK_VERTEX_IDS,
     build_h36m_regressor,
     build_synthetic_smpl,
     ensure_synthetic_body,
