@@ -153,7 +153,7 @@ def test_annotation_files_are_checked_before_anything_is_scored(workdir, monkeyp
         raise AssertionError("a benchmark was scored before every annotation file was checked")
 
     with monkeypatch.context() as scoring:
-        scoring.setattr(run, "evaluate_mesh", not_yet)
+        scoring.setattr(run, "inference_on_dataset", not_yet)
         with pytest.raises(ValueError, match=r"test_crowdpose\.json: image 103319: crowdIndex"):
             run.evaluate(str(workdir / "ckpt"), ["synthetic", "crowdpose"], out_dir="variant")
     assert not (workdir / "variant").exists()

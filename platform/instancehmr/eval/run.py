@@ -18,11 +18,9 @@ import json
 import math
 import re
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from omegaconf import DictConfig
 
@@ -31,28 +29,23 @@ from instancehmr.body.smpl import BodyModel
 from instancehmr.config import config_from_yaml
 from instancehmr.data.cards import load_card
 from instancehmr.data.corpora.base import read_json
-from instancehmr.data.pipeline import make_batch, shard_dir
+from instancehmr.data.pipeline import shard_dir
 from instancehmr.data.prepare import DataUnavailable, ensure_prepared
 from instancehmr.eval.benchmarks import PROTOCOLS, Benchmark, get_benchmark
+from instancehmr.eval.evaluators import build_evaluator, inference_on_dataset
 from instancehmr.eval.keypoint_ap import (
     GroundTruth,
     index_ground_truth,
-    keypoint_ap,
-    to_detections,
 )
-from instancehmr.eval.protocols import GroundTruthMeshes, MeshScorer, merge
-from instancehmr.eval.references import constant_errors, oracle_errors, training_constant
+from instancehmr.eval.protocols import GroundTruthMeshes
+from instancehmr.eval.references import training_constant
 from instancehmr.eval.table import ROW_FIELDS, format_tables
-from instancehmr.eval.validation import to_model_input
-from instancehmr.geometry import letterbox
 from instancehmr.model import build_model
 from instancehmr.model.checkpoint import STATE_FILE, load_model_state, load_training_state
-from instancehmr.model.decode import decode_people
 from instancehmr.track.runs import use_tracking_uri
 
 # Imported inside the functions that use them, to keep this module light: MLflow, pyarrow, tqdm.
 
-BATCH_IMAGES = 16
 REFERENCE_NOTE = (
     "reference rows: `constant` is one body for everyone (the training labels' mean orientation, "
     "pose and betas), `oracle` the ground truth read back through the model's decoding at "
@@ -168,130 +161,12 @@ def benchmark_files(loaded: LoadedModel, bench: Benchmark):
     return card, sorted(shard_dir(shards_dir, card, bench.split).glob("part-*.parquet"))
 
 
-def _batches(loaded: LoadedModel, files: list[Path], title: str, device) -> Iterator:
-    """(Arrow batch of records, samples as tensors, network outputs) over the shards, with a
-    progress bar."""
-    import pyarrow.parquet as pq
-    from tqdm import tqdm
-
-    cfg = loaded.cfg
-    total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-    with tqdm(total=total, desc=title, unit="img", mininterval=2.0) as bar:
-        for file in files:
-            for records in pq.ParquetFile(file).iter_batches(batch_size=BATCH_IMAGES):
-                samples = make_batch(records, cfg.model.input_size, cfg.data.max_people, None)
-                tensors = {k: torch.as_tensor(v).to(device) for k, v in samples.items()}
-                with torch.no_grad():
-                    outputs = loaded.model(to_model_input(tensors["images"]))
-                yield records, tensors, outputs
-                bar.update(records.num_rows)
-
-
-def evaluate_mesh(
-    loaded: LoadedModel, bench: Benchmark, files, protocols, meshes, device
-) -> list[dict]:
-    """Rows per protocol, then the reference predictors of :mod:`instancehmr.eval.references`
-    as rows of protocol ``constant`` (when the model's training shards are there to average)
-    and ``oracle`` (when the benchmark has SMPL labels): all people, then each subset (groups
-    and their mean, or occlusion levels); where the benchmark's protocol averages MPJPE over a
-    full skeleton (its joint pairs' ``protocol_joints``), the same rows again as
-    ``labelled:<subset>`` with MPJPE over each person's labelled joints."""
-
-    cfg = loaded.cfg
-    constant = training_constant(cfg)
-    body = BodyModel.from_config(cfg.body).to(device)
-    scorer = MeshScorer(
-        body,
-        cfg.model.input_size,
-        cfg.model.pose_representation,
-        cfg.decode,
-        bench.joints,
-        meshes(body, cfg.body),
-    )
-    parts = {p: [] for p in (*protocols, "constant", "oracle")}
-    for records, batch, outputs in _batches(loaded, files, bench.title, device):
-        groups = None
-        if bench.group is not None:
-            groups = np.array([bench.group(s) for s in records.column("sample_id").to_pylist()])
-        for p in protocols:
-            parts[p].append(scorer(outputs, batch, p, groups))
-        if constant is not None:
-            parts["constant"].append(constant_errors(scorer, constant, batch, groups))
-        map_size = outputs["param_map"].shape[-1]
-        parts["oracle"].append(oracle_errors(scorer, batch, map_size, groups))
-    rows = []
-    for p, batches in parts.items():
-        if not batches:
-            continue
-        errors = merge(batches)
-        if p == "oracle" and not np.isfinite(errors.column("mpjpe")).any():
-            continue  # no SMPL labels: nothing to read back
-        subsets = _subsets(bench, errors)
-        if bench.joints.protocol_joints is not None:
-            labelled = _subsets(bench, errors.labelled_joints())
-            subsets.update({f"labelled:{k}": v for k, v in labelled.items()})
-        for name, summary in subsets.items():
-            rows.append({"benchmark": bench.name, "protocol": p, "subset": name, **summary})
-    return rows
-
-
-def _subsets(bench: Benchmark, errors) -> dict[str, dict[str, float]]:
-    """{subset: summary}: ``all`` people, then the benchmark's groups and their mean, or its
-    occlusion levels."""
-    subsets = {"all": errors.summary()}
-    if bench.group is not None:
-        subsets.update(errors.by_group())
-    if bench.by_occlusion:
-        subsets.update({f"occlusion:{k}": v for k, v in errors.by_occlusion().items()})
-    return subsets
-
-
 def keypoint_ground_truth(card, bench: Benchmark) -> GroundTruth:
     """The benchmark's annotation file, checked and indexed for its AP definition; a
     ValueError naming the file and the annotation or image when it cannot be scored."""
 
     path = card.file(bench.split, "annotations")
     return index_ground_truth(read_json(card, path), bench.ap_definition, str(path))
-
-
-def evaluate_keypoints(
-    loaded: LoadedModel, bench: Benchmark, ground_truth: GroundTruth, files, device
-) -> list[dict]:
-    """OKS AP of the model's detections against the benchmark's annotation file (one row,
-    protocol ``detected``: AP is a detection metric), by the benchmark's AP definition."""
-
-    cfg = loaded.cfg
-    ids = {str(image_id): image_id for image_id in ground_truth.index.imgs}
-    body = BodyModel.from_config(cfg.body).to(device)
-    d = cfg.decode
-    detections, images = [], 0
-    for records, _, outputs in _batches(loaded, files, bench.title, device):
-        sizes = records.select(["height", "width"]).to_pylist()
-        transforms = torch.stack(
-            [letterbox(r["height"], r["width"], cfg.model.input_size) for r in sizes]
-        )
-        people = decode_people(
-            outputs, body, cfg.model.input_size, transforms.to(device),
-            cfg.model.pose_representation, d.nms_kernel, d.max_people, d.center_threshold,
-        )  # fmt: skip
-        sample_ids = records.column("sample_id").to_pylist()
-        image_ids = [ids[sample_ids[b].rsplit("/", 1)[-1]] for b in people.batch_index.tolist()]
-        joints = people.joints_2d[:, bench.keypoint_set.canonical_indices].cpu().numpy()
-        detections += to_detections(
-            joints, people.score.cpu().numpy(), image_ids, ground_truth.category_id
-        )
-        images += records.num_rows
-    people = sum(1 for a in ground_truth.index.anns.values() if not a["iscrowd"])
-    return [
-        {
-            "benchmark": bench.name,
-            "protocol": "detected",
-            "subset": "all",
-            "images": float(images),
-            "people": float(people),
-            **keypoint_ap(ground_truth, detections, bench.sigmas),
-        }
-    ]
 
 
 def gendered_meshes(directory: str | Path | None):
@@ -349,11 +224,13 @@ def evaluate(
             continue
         gt = keypoint_ground_truth(card, bench) if bench.kind == "keypoints" else None
         ready.append((bench, files, gt))
+    body = BodyModel.from_config(loaded.cfg.body).to(device)
+    constant = training_constant(loaded.cfg) if any(b.kind == "mesh" for b, _, _ in ready) else None
     for bench, files, gt in ready:
-        if bench.kind == "mesh":
-            result.rows += evaluate_mesh(loaded, bench, files, protocols, meshes, device)
-        else:
-            result.rows += evaluate_keypoints(loaded, bench, gt, files, device)
+        evaluator = build_evaluator(bench, loaded.cfg, body, protocols, meshes, constant, gt)
+        result.rows += inference_on_dataset(
+            loaded.model, loaded.cfg, files, bench.title, evaluator, device
+        )
     if not result.rows:
         raise FileNotFoundError(
             "no benchmark has data:\n" + "\n".join(f"  {v}" for v in result.unavailable.values())
