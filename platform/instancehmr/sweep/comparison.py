@@ -19,10 +19,10 @@ import numpy as np
 from instancehmr.eval.protocols import OCCLUSION_BINS
 from instancehmr.eval.table import LABELS, PERCENT
 from instancehmr.sweep.leaderboard import TrialRow
+from instancehmr.sweep.spec import DEFAULT_ROW
 
 # Imported inside the functions that use them, to keep this module light: SciPy.
 
-DEFAULT_ROW = "default"
 CONFIDENCE = 0.95
 #: (protocol, metric) pairs compared: errors at ground-truth centers, errors and recall of the
 #: model's own detections.
