@@ -245,25 +245,24 @@ def test_the_quickstart_learns_its_own_training_images(workdir):
     160 steps on 8 rendered synthetic images at 128 px without augmentation, scores well below
     the constant predictor on those images: ``val/mpjpe_vs_constant`` 0.51-0.52 over seeds
     (0.70 after 80 steps, 1.0 when nothing is learned)."""
-    import glob
-
     import pyarrow.parquet as pq
     import torch
 
     from instancehmr.body.smpl import BodyModel
-    from instancehmr.data.pipeline import make_batch
+    from instancehmr.data.cards import load_card
+    from instancehmr.data.pipeline import make_batch, shard_dir
     from instancehmr.eval.references import training_constant
     from instancehmr.eval.validation import validate
     from instancehmr.train.launch import ensure_data
     from instancehmr.train.loop import TrainStep, build_objective, initial_model
 
-    root, _ = workdir
     steps = 160
     cfg = tiny(workdir, "learns", "data.val_split=train", "optim.warmup_steps=5",
                f"train.epochs={steps // 4}", "train.batch_size=2", "model.input_size=128",
                "model.map_size=16")  # fmt: skip
     ensure_data(cfg)
-    files = sorted(glob.glob(str(root / "shards" / "synthetic" / "train" / "*.parquet")))
+    card = load_card(cfg.data.mix[0].card)
+    files = sorted(shard_dir(cfg.data.shards_dir, card, "train").glob("part-*.parquet"))
     records = pq.read_table(files).slice(0, 8).combine_chunks().to_batches()[0]
     data = {
         k: torch.as_tensor(v)
