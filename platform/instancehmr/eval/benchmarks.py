@@ -92,11 +92,12 @@ def panoptic_group(sample_id: str) -> str:
 
 @dataclass(frozen=True)
 class Benchmark:
-    """``card`` and ``split`` name the data; ``kind`` is ``mesh`` or ``keypoints``."""
+    """``card`` and ``split`` name the data (card None: the training mix's own split, read
+    through the training pipeline); ``kind`` is ``mesh`` or ``keypoints``."""
 
     name: str
     title: str
-    card: str
+    card: str | None
     split: str
     kind: str
     joints: JointPairs | None = None

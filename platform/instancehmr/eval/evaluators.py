@@ -1,14 +1,16 @@
-"""Benchmark evaluators behind one interface, after detectron2's ``DatasetEvaluator``:
+"""Evaluators behind one interface, after detectron2's ``DatasetEvaluator``:
 :meth:`~Evaluator.reset`, :meth:`~Evaluator.process` for every batch of images and the
-network's outputs on them, :meth:`~Evaluator.evaluate` for the benchmark's table rows (see
-``eval.table.ROW_FIELDS``). :func:`inference_on_dataset` runs a model over a benchmark's shards
-and feeds one evaluator; :func:`build_evaluator` gives each benchmark the evaluator its kind
-names (``mesh``: :class:`MeshEvaluator`, ``keypoints``: :class:`KeypointEvaluator`).
+network's outputs on them, :meth:`~Evaluator.evaluate` for table rows (see
+``eval.table.ROW_FIELDS``). :func:`inference_on_dataset` runs a model over batches and feeds
+evaluators (:func:`shard_batches` reads a benchmark's shards); :func:`build_evaluator` gives each
+benchmark the evaluator its kind names (``mesh``: :class:`MeshEvaluator`, ``keypoints``:
+:class:`KeypointEvaluator`). Per-epoch validation (:mod:`instancehmr.eval.validation`) is the
+mesh evaluator and the :class:`CenterAPEvaluator` on the validation split.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -20,15 +22,18 @@ from instancehmr.body.smpl import BodyModel
 from instancehmr.data.pipeline import make_batch
 from instancehmr.eval.benchmarks import Benchmark
 from instancehmr.eval.keypoint_ap import GroundTruth, keypoint_ap, to_detections
+from instancehmr.eval.metrics import center_ap, center_match_radius
 from instancehmr.eval.protocols import GroundTruthMeshes, MeshScorer, PersonErrors, merge
 from instancehmr.eval.references import ConstantPose, constant_errors, oracle_errors
-from instancehmr.eval.validation import to_model_input
 from instancehmr.geometry import letterbox
-from instancehmr.model.decode import decode_people
+from instancehmr.model.decode import decode_people, find_centers
+from instancehmr.model.network import to_model_input
 
 # Imported inside the functions that use them, to keep this module light: pyarrow, tqdm.
 
 BATCH_IMAGES = 16
+#: Detections down to this score enter center AP (AP integrates over every threshold).
+AP_SCORE_FLOOR = 0.05
 
 
 class Evaluator(Protocol):
@@ -36,8 +41,9 @@ class Evaluator(Protocol):
         """Forget everything processed so far."""
 
     def process(self, records, batch: dict[str, torch.Tensor], outputs) -> None:
-        """One batch: ``records`` the Arrow records of its images, ``batch`` their samples as
-        tensors (``data.pipeline.make_batch``), ``outputs`` the network's maps on them."""
+        """One batch: ``records`` the Arrow records of its images (None where the batches come
+        from the training pipeline), ``batch`` their samples as tensors
+        (``data.pipeline.make_batch``), ``outputs`` the network's maps on them."""
 
     def evaluate(self) -> list[dict]:
         """The benchmark's table rows from everything processed since :meth:`reset`."""
@@ -61,11 +67,12 @@ class MeshEvaluator:
         meshes: GroundTruthMeshes,
         constant: ConstantPose | None,
     ) -> None:
-        self.bench, self.protocols, self.constant = bench, protocols, constant
+        self.bench, self.constant = bench, constant
         self.scorer = MeshScorer(
             body, cfg.model.input_size, cfg.model.pose_representation, cfg.decode, bench.joints,
             meshes,
         )  # fmt: skip
+        self.protocols = {p: self.scorer.for_protocol(p) for p in protocols}
         self.reset()
 
     def reset(self) -> None:
@@ -78,8 +85,8 @@ class MeshEvaluator:
         if self.bench.group is not None:
             ids = records.column("sample_id").to_pylist()
             groups = np.array([self.bench.group(s) for s in ids])
-        for p in self.protocols:
-            self.parts[p].append(self.scorer(outputs, batch, p, groups))
+        for p, score in self.protocols.items():
+            self.parts[p].append(score(outputs, batch, groups))
         if self.constant is not None:
             self.parts["constant"].append(
                 constant_errors(self.scorer, self.constant, batch, groups)
@@ -113,6 +120,44 @@ class MeshEvaluator:
         if self.bench.by_occlusion:
             subsets.update({f"occlusion:{k}": v for k, v in errors.by_occlusion().items()})
         return subsets
+
+
+class CenterAPEvaluator:
+    """Center-detection AP of the model's center heatmap: peaks found with the config's NMS
+    (``decode``) down to ``AP_SCORE_FLOOR``, matched to the people's centers within
+    :func:`~instancehmr.eval.metrics.center_match_radius`; one row, protocol ``detected``,
+    with ``center_ap`` (NaN without images)."""
+
+    def __init__(self, name: str, decode: DictConfig) -> None:
+        self.name, self.decode = name, decode
+        self.reset()
+
+    def reset(self) -> None:
+        self.detections: list[tuple[np.ndarray, np.ndarray]] = []
+        self.ground_truth: list[np.ndarray] = []
+        self.map_size = 0
+
+    def process(self, records, batch, outputs) -> None:
+        heatmap = outputs["center_heatmap"]
+        self.map_size = heatmap.shape[-1]
+        found_b, found_xy, scores = find_centers(
+            heatmap, self.decode.nms_kernel, self.decode.max_people, AP_SCORE_FLOOR
+        )
+        for i in range(len(heatmap)):
+            here = found_b == i
+            self.detections.append(
+                (found_xy[here].float().cpu().numpy(), scores[here].cpu().numpy())
+            )
+            self.ground_truth.append(batch["centers"][i][batch["person_mask"][i]].cpu().numpy())
+
+    def evaluate(self) -> list[dict]:
+        ap = (
+            center_ap(self.detections, self.ground_truth, center_match_radius(self.map_size))
+            if self.detections
+            else float("nan")
+        )
+        return [{"benchmark": self.name, "protocol": "detected", "subset": "all",
+                 "images": float(len(self.detections)), "center_ap": ap}]  # fmt: skip
 
 
 class KeypointEvaluator:
@@ -186,9 +231,9 @@ def build_evaluator(
     raise ValueError(f"benchmark {bench.name}: unknown kind '{bench.kind}'")
 
 
-def _batches(model, cfg: DictConfig, files: list[Path], title: str, device) -> Iterator:
-    """(Arrow batch of records, samples as tensors, network outputs) over the shards, with a
-    progress bar."""
+def shard_batches(cfg: DictConfig, files: list[Path], title: str) -> Iterator:
+    """(Arrow batch of records, samples as arrays) of ``BATCH_IMAGES`` images over the shard
+    ``files``, letterboxed to the config's input size, with a progress bar named ``title``."""
     import pyarrow.parquet as pq
     from tqdm import tqdm
 
@@ -196,20 +241,22 @@ def _batches(model, cfg: DictConfig, files: list[Path], title: str, device) -> I
     with tqdm(total=total, desc=title, unit="img", mininterval=2.0) as bar:
         for file in files:
             for records in pq.ParquetFile(file).iter_batches(batch_size=BATCH_IMAGES):
-                samples = make_batch(records, cfg.model.input_size, cfg.data.max_people, None)
-                tensors = {k: torch.as_tensor(v).to(device) for k, v in samples.items()}
-                with torch.no_grad():
-                    outputs = model(to_model_input(tensors["images"]))
-                yield records, tensors, outputs
+                yield records, make_batch(records, cfg.model.input_size, cfg.data.max_people, None)
                 bar.update(records.num_rows)
 
 
+@torch.no_grad()
 def inference_on_dataset(
-    model, cfg: DictConfig, files: list[Path], title: str, evaluator: Evaluator, device
+    model, batches: Iterable[tuple], evaluators: list[Evaluator], device
 ) -> list[dict]:
-    """Run ``model`` (eval mode) over the shard ``files`` (``title`` names the progress bar)
-    and return ``evaluator``'s rows (reset first)."""
-    evaluator.reset()
-    for records, batch, outputs in _batches(model, cfg, files, title, device):
-        evaluator.process(records, batch, outputs)
-    return evaluator.evaluate()
+    """Run ``model`` (put in eval mode) over ``batches`` of (records or None, samples as arrays
+    or tensors) and return the rows of every evaluator in turn (each reset first)."""
+    model.eval()
+    for evaluator in evaluators:
+        evaluator.reset()
+    for records, samples in batches:
+        batch = {k: torch.as_tensor(v).to(device) for k, v in samples.items()}
+        outputs = model(to_model_input(batch["images"]))
+        for evaluator in evaluators:
+            evaluator.process(records, batch, outputs)
+    return [row for evaluator in evaluators for row in evaluator.evaluate()]

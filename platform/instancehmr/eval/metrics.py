@@ -13,6 +13,16 @@ import torch
 from instancehmr.geometry import mean_joint_distance, procrustes_align
 
 MM = 1000.0
+#: A detected center within this share of the map side from a GT center is a true positive ...
+CENTER_MATCH_FRACTION = 0.04
+#: ... and never nearer than this many map pixels: a perfect integer peak lies up to
+#: sqrt(2) / 2 pixels from a center that falls between pixels.
+MIN_CENTER_MATCH_PIXELS = 1.0
+
+
+def center_match_radius(map_size: int) -> float:
+    """Center-AP match radius in map pixels at a map of side ``map_size``."""
+    return max(CENTER_MATCH_FRACTION * map_size, MIN_CENTER_MATCH_PIXELS)
 
 
 def align_root(points: torch.Tensor, joints: torch.Tensor, root: tuple[int, ...]) -> torch.Tensor:

@@ -15,6 +15,7 @@ where the person lacks the label. Joints without a 3-D label never count, whatev
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -153,22 +154,35 @@ class MeshScorer:
         if self.meshes is None:
             self.meshes = GroundTruthMeshes({"neutral": self.body})
 
+    def for_protocol(self, name: str) -> Callable[..., PersonErrors]:
+        """The scoring method of protocol ``name`` (one of ``PROTOCOLS``): :meth:`at_gt_centers`
+        or :meth:`detected`. Raises ValueError naming the known protocols for any other."""
+        methods = {"gt-centers": self.at_gt_centers, "detected": self.detected}
+        if name not in methods:
+            raise ValueError(f"unknown protocol '{name}'; known: {PROTOCOLS}")
+        return methods[name]
+
     @torch.no_grad()
-    def __call__(
-        self, outputs: dict, batch: dict, protocol: str, groups: np.ndarray | None = None
+    def at_gt_centers(
+        self, outputs: dict, batch: dict, groups: np.ndarray | None = None
     ) -> PersonErrors:
-        """Per-person errors of one batch under ``protocol``; ``groups`` (B,) names each
-        image's subset."""
+        """Per-person errors of one batch under the ``gt-centers`` protocol: parameters read at
+        each ground-truth person's center; ``groups`` (B,) names each image's subset."""
         b_idx, n_idx = batch["person_mask"].nonzero(as_tuple=True)
-        if protocol == "gt-centers":
-            raw = read_params(
-                outputs["param_map"], b_idx, batch["centers"][b_idx, n_idx].round().long()
-            )
-            return self.score_params(
-                split_params(raw, self.representation, self.body.num_betas), batch, groups
-            )
-        if protocol != "detected":
-            raise ValueError(f"unknown protocol '{protocol}'; known: {PROTOCOLS}")
+        raw = read_params(
+            outputs["param_map"], b_idx, batch["centers"][b_idx, n_idx].round().long()
+        )
+        return self.score_params(
+            split_params(raw, self.representation, self.body.num_betas), batch, groups
+        )
+
+    @torch.no_grad()
+    def detected(
+        self, outputs: dict, batch: dict, groups: np.ndarray | None = None
+    ) -> PersonErrors:
+        """Per-person errors of one batch under the ``detected`` protocol: the model's own
+        detections matched to the people; an unmatched person is not found (NaN errors)."""
+        b_idx, n_idx = batch["person_mask"].nonzero(as_tuple=True)
         found, chosen, people = self._detect(outputs, batch, b_idx, n_idx)
         errors = {name: _nan(len(b_idx)) for name in SCORED}
         if found.any():

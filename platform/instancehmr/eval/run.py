@@ -32,7 +32,7 @@ from instancehmr.data.corpora.base import read_json
 from instancehmr.data.pipeline import shard_dir
 from instancehmr.data.prepare import DataUnavailable, ensure_prepared
 from instancehmr.eval.benchmarks import PROTOCOLS, Benchmark, get_benchmark
-from instancehmr.eval.evaluators import build_evaluator, inference_on_dataset
+from instancehmr.eval.evaluators import build_evaluator, inference_on_dataset, shard_batches
 from instancehmr.eval.keypoint_ap import (
     GroundTruth,
     index_ground_truth,
@@ -228,9 +228,8 @@ def evaluate(
     constant = training_constant(loaded.cfg) if any(b.kind == "mesh" for b, _, _ in ready) else None
     for bench, files, gt in ready:
         evaluator = build_evaluator(bench, loaded.cfg, body, protocols, meshes, constant, gt)
-        result.rows += inference_on_dataset(
-            loaded.model, loaded.cfg, files, bench.title, evaluator, device
-        )
+        batches = shard_batches(loaded.cfg, files, bench.title)
+        result.rows += inference_on_dataset(loaded.model, batches, [evaluator], device)
     if not result.rows:
         raise FileNotFoundError(
             "no benchmark has data:\n" + "\n".join(f"  {v}" for v in result.unavailable.values())

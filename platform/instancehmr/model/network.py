@@ -27,6 +27,16 @@ from instancehmr.model.projector import projector
 from instancehmr.model.smpl_params import CAMERA_CHANNELS, CAMERA_SCALE_BASE, param_channels
 
 NUM_HEATMAP_JOINTS = len(SMPL24)
+#: Channel statistics of ImageNet, which the backbones' pretrained weights expect (torchvision's).
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+def to_model_input(images: torch.Tensor) -> torch.Tensor:
+    """(B, S, S, 3) uint8 RGB -> (B, 3, S, S) float, ImageNet-normalised: what the network
+    takes."""
+    x = images.permute(0, 3, 1, 2).float() / 255
+    return (x - IMAGENET_MEAN.to(x.device)) / IMAGENET_STD.to(x.device)
 
 
 class ParameterBranch(nn.Module):

@@ -110,6 +110,24 @@ def _describe(run, metric: str) -> str:
     )
 
 
+def _model_version(client, run, name: str):
+    """The newest version of model ``name`` made from ``run``, or its logged model registered
+    now; and whether it was registered now. Raises ValueError when the run logged no model."""
+    import mlflow
+
+    versions = client.search_model_versions(f"name='{name}' and run_id='{run.info.run_id}'")
+    if versions:
+        return max(versions, key=lambda v: int(v.version)), False
+    logged = mlflow.search_logged_models(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"source_run_id = '{run.info.run_id}'",
+        output_format="list",
+    )
+    if not logged:
+        raise ValueError(f"run {run.info.run_id} logged no model; it cannot be registered")
+    return mlflow.register_model(logged[0].model_uri, name), True
+
+
 def promote(
     experiment: str,
     metric: str = "val/mpjpe",
@@ -118,7 +136,6 @@ def promote(
     name: str = "instancehmr",
 ) -> Promotion:
     """Promote the best run of ``experiment`` (see the module docstring)."""
-    import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -142,18 +159,7 @@ def promote(
                 f"{'below' if mode == 'min' else 'above'} the champion {name} "
                 f"v{champion.version} ({previous_value:.4g}); --force promotes it anyway"
             )
-    versions = client.search_model_versions(f"name='{name}' and run_id='{run.info.run_id}'")
-    if versions:
-        version = max(versions, key=lambda v: int(v.version))
-    else:
-        logged = mlflow.search_logged_models(
-            experiment_ids=[run.info.experiment_id],
-            filter_string=f"source_run_id = '{run.info.run_id}'",
-            output_format="list",
-        )
-        if not logged:
-            raise ValueError(f"run {run.info.run_id} logged no model; it cannot be registered")
-        version = mlflow.register_model(logged[0].model_uri, name)
+    version, registered_now = _model_version(client, run, name)
     client.update_model_version(name, version.version, description=_describe(run, metric))
     client.set_model_version_tag(name, version.version, metric, f"{value:.6g}")
     for key in ("config_hash", *(k for k in run.data.tags if k.startswith("data_manifest."))):
@@ -170,5 +176,5 @@ def promote(
         value=value,
         previous_version=None if champion is None else str(champion.version),
         previous_value=previous_value,
-        registered_now=not versions,
+        registered_now=registered_now,
     )

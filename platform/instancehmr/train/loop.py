@@ -32,7 +32,7 @@ from instancehmr.body.smpl import BodyModel
 from instancehmr.config import to_yaml
 from instancehmr.data.pipeline import SHUFFLE_BUFFER_BATCHES
 from instancehmr.eval.references import ConstantPose
-from instancehmr.eval.validation import to_model_input, validate
+from instancehmr.eval.validation import validate
 from instancehmr.losses.objective import TERMS, WeightedObjective
 from instancehmr.model import build_model
 from instancehmr.model.checkpoint import (
@@ -42,6 +42,7 @@ from instancehmr.model.checkpoint import (
     save_training_state,
 )
 from instancehmr.model.decode import decode_people
+from instancehmr.model.network import to_model_input
 from instancehmr.model.smpl_params import encode_params
 from instancehmr.render.overlay import draw_meshes
 from instancehmr.track.relay import PICTURE

@@ -80,7 +80,7 @@ def batch_from_predictions(outputs, body, genders=(0, 0, 0)):
 def test_predictions_equal_to_the_ground_truth_give_zero_errors(body, protocol):
     outputs = planted_outputs()
     scorer = MeshScorer(body, SIZE, "axis_angle", DECODE)
-    errors = scorer(outputs, batch_from_predictions(outputs, body), protocol)
+    errors = scorer.for_protocol(protocol)(outputs, batch_from_predictions(outputs, body))
     summary = errors.summary()
     assert summary["people"] == 3 and summary["recall"] == 1.0
     for key in ("mpjpe", "pa_mpjpe", "mpvpe"):
@@ -91,7 +91,7 @@ def test_detected_counts_a_miss_and_its_errors_cover_found_people_only(body):
     outputs = planted_outputs()
     batch = batch_from_predictions(outputs, body)
     outputs["center_heatmap"][1, 0, 8, 8] = -10.0  # the model no longer finds image 1's person
-    errors = MeshScorer(body, SIZE, "axis_angle", DECODE)(outputs, batch, "detected")
+    errors = MeshScorer(body, SIZE, "axis_angle", DECODE).detected(outputs, batch)
     summary = errors.summary()
     assert summary["recall"] == pytest.approx(2 / 3) and summary["mpjpe"] == pytest.approx(
         0, abs=1e-2
@@ -105,7 +105,7 @@ def test_a_known_offset_of_one_joint_gives_its_share_of_mpjpe(body):
     outputs = planted_outputs()
     batch = batch_from_predictions(outputs, body)
     batch["keypoints_3d"][0, 0, 5] += torch.tensor([0.0, 0.24, 0.0])  # right knee, 24 cm
-    errors = MeshScorer(body, SIZE, "axis_angle", DECODE)(outputs, batch, "gt-centers")
+    errors = MeshScorer(body, SIZE, "axis_angle", DECODE).at_gt_centers(outputs, batch)
     assert errors.column("mpjpe")[0] == pytest.approx(240.0 / 24, abs=0.05)
 
 
@@ -119,12 +119,12 @@ def test_h36m_pairs_compare_the_regressed_joints_with_panoptic_style_labels(body
     mask[..., H36M_PAIRS.gt_indices] = batch["person_mask"][..., None]
     batch.update(keypoints_3d=gt, keypoints_3d_mask=mask)
     scorer = MeshScorer(body, SIZE, "axis_angle", DECODE, H36M_PAIRS)
-    assert scorer(outputs, batch, "gt-centers").summary()["mpjpe"] == pytest.approx(0, abs=1e-2)
+    assert scorer.at_gt_centers(outputs, batch).summary()["mpjpe"] == pytest.approx(0, abs=1e-2)
     # Against SMPL-24 those slots hold other joints: the error is no longer zero.
     assert (
-        MeshScorer(body, SIZE, "axis_angle", DECODE, SMPL24_PAIRS)(
-            outputs, batch, "gt-centers"
-        ).summary()["mpjpe"]
+        MeshScorer(body, SIZE, "axis_angle", DECODE, SMPL24_PAIRS)
+        .at_gt_centers(outputs, batch)
+        .summary()["mpjpe"]
         > 5
     )
 
@@ -152,8 +152,8 @@ def test_panoptic_mpjpe_follows_the_17_joint_protocol_and_keeps_the_labelled_mea
     batch["keypoints_3d"][0, 1, slots[3]] += torch.tensor([0.34, 0.0, 0.0])
     batch["keypoints_3d_mask"][0, 1, slots[7:]] = False
     batch["keypoints_3d"][0, 1, slots[7:]] = float("nan")
-    errors = MeshScorer(body, SIZE, "axis_angle", DECODE, H36M_PAIRS)(
-        outputs, batch, "gt-centers", np.array(["Haggling", "Pizza"])
+    errors = MeshScorer(body, SIZE, "axis_angle", DECODE, H36M_PAIRS).at_gt_centers(
+        outputs, batch, np.array(["Haggling", "Pizza"])
     )
     assert errors.column("mpjpe") == pytest.approx([10.0, 20.0, 0.0], abs=0.02)
     assert errors.column("mpjpe_labelled") == pytest.approx([170 / 14, 340 / 7, 0.0], abs=0.02)
@@ -179,7 +179,7 @@ def test_gendered_meshes_use_each_persons_body(body, tmp_path, monkeypatch):
     codes = (GENDERS.index("female"), GENDERS.index("male"), GENDERS.index("neutral"))
     batch = batch_from_predictions(outputs, body, codes)
     scorer = MeshScorer(body, SIZE, "axis_angle", DECODE, meshes=meshes)
-    mpvpe = scorer(outputs, batch, "gt-centers").column("mpvpe")
+    mpvpe = scorer.at_gt_centers(outputs, batch).column("mpvpe")
     assert mpvpe[0] > 10  # the female GT mesh is 10 % larger than the neutral prediction
     assert mpvpe[1] == pytest.approx(0, abs=1e-2)  # no male model given: the neutral one
     assert mpvpe[2] == pytest.approx(0, abs=1e-2)
@@ -202,8 +202,5 @@ def test_groups_and_their_unweighted_mean():
 
 
 def test_unknown_protocol_is_refused(body):
-    outputs = planted_outputs()
     with pytest.raises(ValueError, match="unknown protocol 'oracle'"):
-        MeshScorer(body, SIZE, "axis_angle", DECODE)(
-            outputs, batch_from_predictions(outputs, body), "oracle"
-        )
+        MeshScorer(body, SIZE, "axis_angle", DECODE).for_protocol("oracle")

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from instancehmr.data.targets import draw_gaussian
-from instancehmr.eval.metrics import center_ap, match_centers
-from instancehmr.eval.validation import center_match_radius
+from instancehmr.eval.metrics import center_ap, center_match_radius, match_centers
 from instancehmr.model.decode import find_centers, nms_window
 
 
