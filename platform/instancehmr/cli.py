@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -72,6 +73,21 @@ def _eval(args: argparse.Namespace) -> None:
     )
     print(result.table)
     print(f"written to {result.out_dir}/table.md and table.csv")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from instancehmr.infer.run import PredictOptions, predict
+
+    specs = [i for i in args.inputs if "=" not in i or Path(i).exists()]
+    overrides = [i for i in args.inputs if i not in specs]
+    options = PredictOptions(
+        args.mesh, args.overlay, args.side_by_side, args.vertices, args.every, args.max_frames,
+        args.batch_size, args.fov,
+    )  # fmt: skip
+    summary = predict(args.model, specs, args.out, options, overrides)
+    for problem in summary.failed:
+        print(f"instancehmr: skipped {problem}", file=sys.stderr)
+    print(summary.line())
 
 
 def _print_sweep(result, args: argparse.Namespace) -> int:
@@ -184,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("experiment", help="experiments/NAME.yaml or a bare NAME")
     train.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.epochs=2")
-    train.set_defaults(func=_train)
+    train.set_defaults(func=_train, trailing_overrides="overrides")
 
     ev = commands.add_parser(
         "eval", help="evaluate a model on benchmarks under both protocols (paper tables)"
@@ -202,7 +218,34 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="folder with SMPL_MALE / SMPL_FEMALE (.pkl or .npz): gendered GT meshes for MPVPE",
     )
-    ev.set_defaults(func=_eval)
+    ev.set_defaults(func=_eval, trailing_overrides="benchmarks")
+
+    pd = commands.add_parser(
+        "predict",
+        help="every person in images, folders, glob patterns and videos: JSON lines, arrays, "
+        "meshes, overlays",
+    )
+    pd.add_argument("model", help="checkpoint path, MLflow run id or models:/NAME@ALIAS")
+    pd.add_argument(
+        "inputs",
+        nargs="+",
+        help="image files, folders (recursively), glob patterns, video files; then key=value "
+        "config overrides (e.g. decode.center_threshold=0.3)",
+    )
+    pd.add_argument("--out", default="predictions", help="folder for the results")
+    pd.add_argument("--mesh", default=None, help="one mesh file per image: obj, ply or glb")
+    pd.add_argument("--overlay", action="store_true", help="draw the meshes over each image")
+    pd.add_argument(
+        "--side-by-side", action="store_true", help="overlays beside the original image"
+    )
+    pd.add_argument("--vertices", action="store_true", help="vertices in the JSON lines and npz")
+    pd.add_argument("--every", type=int, default=1, help="video: every N-th frame")
+    pd.add_argument("--max-frames", type=int, default=None, help="video: at most this many")
+    pd.add_argument("--batch-size", type=int, default=16, help="images per network batch")
+    pd.add_argument(
+        "--fov", type=float, default=60.0, help="field of view (degrees) the translations assume"
+    )
+    pd.set_defaults(func=_predict, trailing_overrides="inputs")
 
     sw = commands.add_parser(
         "sweep", help="run a sweep file: Ray Tune trials of Ray Train runs, one MLflow parent run"
@@ -304,9 +347,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: A ``key=value`` config override.
+OVERRIDE = re.compile(r"[A-Za-z_][\w.]*=.*")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The command line, with ``key=value`` overrides accepted after options too: a command
+    whose positional list takes them names it in ``trailing_overrides``."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    trailing = getattr(args, "trailing_overrides", None)
+    if extra:
+        if trailing is None or not all(OVERRIDE.fullmatch(item) for item in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        getattr(args, trailing).extend(extra)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     args.argv = argv  # what resumes an interrupted sweep
     from instancehmr.track.runs import RunFailed
 

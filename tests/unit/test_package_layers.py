@@ -15,7 +15,7 @@ LAYERS = [
     {"model", "render"},  # the network and its decoding; drawing meshes
     {"data", "losses"},  # records, corpora, shards, the pipeline; the objective
     {"track"},  # MLflow runs, relay, sweep runs, logged and registered models
-    {"eval"},  # metrics, protocols, benchmarks, validation, the eval runner
+    {"eval", "infer"},  # metrics, protocols, benchmarks, validation, the eval runner; predict
     {"train"},  # the worker loop and the Ray Train launch
     {"sweep", "bench"},  # Tune sweeps and ablations; speed benchmarks
     {"cli"},  # the commands: imported by nothing

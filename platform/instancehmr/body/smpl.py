@@ -69,17 +69,7 @@ class BodyModel(nn.Module):
     def from_config(cls, body_cfg, model_path: str | Path | None = None) -> BodyModel:
         """``body`` section of the experiment config; the synthetic body when no file is set.
         ``model_path`` replaces the section's file (e.g. a gendered SMPL for GT meshes)."""
-        model_path = model_path or body_cfg.model_path
-        if model_path is None:
-            path = ensure_synthetic_body()
-            regressor = body_cfg.h36m_regressor_path or path.parent / H36M_REGRESSOR_FILE
-            return cls(path, regressor, body_cfg.num_betas)
-        if body_cfg.h36m_regressor_path is None:
-            raise ValueError(
-                f"body.h36m_regressor_path: the real SMPL model {model_path} needs the "
-                "Human3.6M regressor (J_regressor_h36m.npy, 17 x 6890)"
-            )
-        return cls(model_path, body_cfg.h36m_regressor_path, body_cfg.num_betas)
+        return cls(*body_files(body_cfg, model_path), body_cfg.num_betas)
 
     @property
     def faces(self) -> np.ndarray:
@@ -117,3 +107,19 @@ class BodyModel(nn.Module):
         h36m = torch.einsum("jv,nvc->njc", self.h36m_regressor, vertices)
         joints = torch.cat([smpl24, vertex_joints, upper_neck, h36m], dim=1)
         return BodyOutput(vertices=vertices, joints=joints)
+
+
+def body_files(body_cfg, model_path: str | Path | None = None) -> tuple[Path, Path]:
+    """The SMPL model file and Human3.6M regressor file the ``body`` section names (the
+    synthetic body's, written if needed, when it names no model file); ``model_path`` replaces
+    the section's model file. ValueError when a real SMPL file comes without its regressor."""
+    model_path = model_path or body_cfg.model_path
+    if model_path is None:
+        path = ensure_synthetic_body()
+        return path, Path(body_cfg.h36m_regressor_path or path.parent / H36M_REGRESSOR_FILE)
+    if body_cfg.h36m_regressor_path is None:
+        raise ValueError(
+            f"body.h36m_regressor_path: the real SMPL model {model_path} needs the "
+            "Human3.6M regressor (J_regressor_h36m.npy, 17 x 6890)"
+        )
+    return Path(model_path), Path(body_cfg.h36m_regressor_path)

@@ -16,17 +16,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig
 
 from instancehmr.atomic import atomic_path, write_text_atomically
 from instancehmr.body.smpl import BodyModel
-from instancehmr.config import config_from_yaml
 from instancehmr.data.cards import load_card
 from instancehmr.data.corpora.base import read_json
 from instancehmr.data.pipeline import shard_dir
@@ -40,8 +36,7 @@ from instancehmr.eval.keypoint_ap import (
 from instancehmr.eval.protocols import GroundTruthMeshes
 from instancehmr.eval.references import training_constant
 from instancehmr.eval.table import ROW_FIELDS, format_tables
-from instancehmr.model import build_model
-from instancehmr.model.checkpoint import STATE_FILE, load_model_state, load_training_state
+from instancehmr.track.models import LoadedModel, load_model
 from instancehmr.track.runs import use_tracking_uri
 
 # Imported inside the functions that use them, to keep this module light: MLflow, pyarrow, tqdm.
@@ -54,16 +49,6 @@ REFERENCE_NOTE = (
 
 
 @dataclass
-class LoadedModel:
-    model: torch.nn.Module
-    cfg: DictConfig
-    run_id: str | None
-    label: str
-    #: (registered name, version) when loaded through the registry.
-    version: tuple[str, str] | None = None
-
-
-@dataclass
 class EvalResult:
     """Rows (see ``table.ROW_FIELDS``), benchmarks without data {name: why}, the tables."""
 
@@ -71,73 +56,6 @@ class EvalResult:
     unavailable: dict[str, str] = field(default_factory=dict)
     table: str = ""
     out_dir: Path | None = None
-
-
-def _from_state_dir(
-    directory: Path, source: str, run_id: str | None, overrides=(), version=None
-) -> LoadedModel:
-
-    state = load_training_state(directory)
-    cfg = config_from_yaml(state.config, source, overrides)
-    model = build_model(cfg)
-    load_model_state(model, state, source)
-    label = re.sub(r"[^A-Za-z0-9_.@-]+", "_", source).strip("_")
-    return LoadedModel(model.eval(), cfg, run_id, label, version)
-
-
-def load_model(reference: str, overrides=()) -> LoadedModel:
-    """The model and config behind ``reference`` (see module docstring); clear errors."""
-    path = Path(reference)
-    if path.exists():
-        return _from_state_dir(path.parent if path.is_file() else path, reference, None, overrides)
-    import mlflow
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient()
-    version = None
-    if reference.startswith("models:/"):
-        name, _, selector = reference[len("models:/") :].partition("@")
-        try:
-            if selector:
-                found = client.get_model_version_by_alias(name, selector)
-            else:
-                name, _, number = name.partition("/")
-                found = client.get_model_version(name, number)
-        except MlflowException:
-            aliases = (
-                sorted(client.get_registered_model(name).aliases) if _exists(client, name) else []
-            )
-            raise ValueError(
-                f"{reference}: no such model version; aliases of '{name}': {aliases}"
-            ) from None
-        run_id, version = found.run_id, (found.name, str(found.version))
-    elif re.fullmatch(r"[0-9a-f]{32}", reference):
-        run_id = reference
-    else:
-        raise FileNotFoundError(
-            f"{reference}: not a checkpoint path, an MLflow run id or a models:/ URI"
-        )
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            local = mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=f"checkpoint/{STATE_FILE}", dst_path=tmp
-            )
-        except MlflowException:
-            raise FileNotFoundError(
-                f"{reference}: run {run_id} has no checkpoint/{STATE_FILE} artifact"
-            ) from None
-        return _from_state_dir(Path(local).parent, reference, run_id, overrides, version)
-
-
-def _exists(client, name: str) -> bool:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.get_registered_model(name)
-        return True
-    except MlflowException:
-        return False
 
 
 def benchmark_card(loaded: LoadedModel, bench: Benchmark):

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 
 from instancehmr.atomic import atomic_path
+from instancehmr.model.network import build_model
 
 STATE_FILE = "training_state.pt"
 
@@ -66,3 +68,12 @@ def load_model_state(model: torch.nn.Module, state: TrainingState, source: str) 
         raise ValueError(
             f"{source}: checkpoint does not match the model of this config: {' '.join(first)}"
         ) from None
+
+
+def model_from_state(state: TrainingState, cfg: DictConfig, source: str) -> torch.nn.Module:
+    """The network ``cfg`` describes with the checkpoint's weights, in eval mode. It is built
+    without ``model.backbone_weights`` (the checkpoint's weights replace them, and that file
+    need not exist where the model is used). ValueError naming ``source`` on a mismatch."""
+    model = build_model(OmegaConf.merge(cfg, {"model": {"backbone_weights": None}}))
+    load_model_state(model, state, source)
+    return model.eval()

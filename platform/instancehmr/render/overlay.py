@@ -39,15 +39,25 @@ def draw_meshes(
     camera: np.ndarray,
     faces: np.ndarray,
     alpha: float = 0.8,
+    affine: np.ndarray | None = None,
+    input_size: int | None = None,
 ) -> np.ndarray:
-    """Blend meshes over an RGB image. image (S, S, 3) uint8; vertices (N, V, 3) pelvis-centred
-    in the camera frame; camera (N, 3) weak perspective. Returns (S, S, 3) uint8."""
+    """Blend meshes over an RGB image (H, W, 3) uint8. vertices (N, V, 3) pelvis-centred in the
+    camera frame; camera (N, 3) weak perspective over the square network input of side
+    ``input_size``, which is ``image`` itself unless ``affine`` (2, 3) maps the image's pixels to
+    that input (a letterbox: scale and shift, no rotation). Returns (H, W, 3) uint8."""
     if len(vertices) == 0:
         return image.copy()
-    size = image.shape[0]
+    height, width = image.shape[:2]
+    size = input_size or height
     transl, k = weak_to_pinhole(camera.astype(np.float64), size)
+    if affine is not None:  # input pixels -> image pixels: K' = A^-1 K
+        scale = affine[0, 0]
+        k = k.copy()
+        k[0, :] = (k[0, :] - affine[0, 2] * k[2, :]) / scale
+        k[1, :] = (k[1, :] - affine[1, 2] * k[2, :]) / scale
     buffers = MeshRenderer(faces).render(
-        vertices.astype(np.float64) + transl[:, None], k, size, size
+        vertices.astype(np.float64) + transl[:, None], k, height, width
     )
     hit = buffers.person >= 0
     albedo = COLOURS[buffers.person[hit] % len(COLOURS)]

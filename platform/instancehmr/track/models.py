@@ -1,70 +1,114 @@
-"""A checkpoint's model logged to its MLflow run: with a signature, its training state and
-pip requirements, registered by ``instancehmr train`` (the first version becomes ``champion``)
-and only logged by sweep trials (``instancehmr promote`` registers the winner)."""
+"""Logged models: a checkpoint's model logged to its MLflow run as a servable ``pyfunc``
+(:mod:`instancehmr.track.servable`), registered by ``instancehmr train`` (the first version
+becomes ``champion``) and only logged by sweep trials (``instancehmr promote`` registers the
+winner); and :func:`load_model`, which resolves every model reference the commands take.
+
+The logged model carries its checkpoint (``training_state.pt``, also under the run's
+``checkpoint/`` artifacts, which ``eval`` and ``predict`` read), the body model files, the
+package's code (``code_paths``: loading needs no installed ``instancehmr``), pip requirements
+pinned to the versions it was logged with, a signature and an input example.
+"""
 
 from __future__ import annotations
 
+import re
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+import numpy as np
+import torch
 from omegaconf import DictConfig
 
-from instancehmr.model import build_model
-from instancehmr.model.checkpoint import load_model_state, load_training_state
+import instancehmr
+from instancehmr.body.smpl import BodyModel, body_files
+from instancehmr.config import config_from_yaml
+from instancehmr.data.image import decode_photo
+from instancehmr.model.checkpoint import STATE_FILE, load_training_state, model_from_state
+from instancehmr.model.predictor import DEFAULT_FOV_DEG, Predictor
+
+# MLflow and pandas are imported inside the functions: importing this module stays light.
 
 #: Registry aliases: the model in use, and the one it replaced (``instancehmr promote``).
 CHAMPION, PREVIOUS = "champion", "previous"
+#: Distributions the servable model imports besides MLflow's own, pinned when it is logged.
+SERVING_DISTRIBUTIONS = ("torch", "torchvision", "numpy", "opencv-python-headless", "omegaconf",
+                         "PyYAML", "smplx", "roma", "scipy")  # fmt: skip
+SERVABLE = Path(__file__).with_name("servable.py")
+#: Params a request to the served model may set, with their defaults (``track.servable``).
+SERVING_PARAMS = {"fov": DEFAULT_FOV_DEG, "vertices": False}
 
-# MLflow, numpy and torch are imported inside the functions: importing this module stays light.
+
+@dataclass
+class LoadedModel:
+    """A model ready to run: the network (eval mode), its config, the run it came from, a label
+    for output folders and, through the registry, (registered name, version)."""
+
+    model: torch.nn.Module
+    cfg: DictConfig
+    run_id: str | None
+    label: str
+    version: tuple[str, str] | None = None
 
 
 def model_requirements() -> list[str]:
-    """pip requirements of a logged model: the pickled module needs this package and the torch
-    it was saved with. Given, not inferred: MLflow's inference imports the model in a
-    subprocess (5-15 s per model)."""
-    import cloudpickle
-    import numpy as np
-    import torch
+    """pip requirements of a logged model: MLflow and ``SERVING_DISTRIBUTIONS`` at the versions
+    installed here (given, not inferred: MLflow's inference imports the model in a subprocess,
+    5-15 s per model)."""
+    from importlib.metadata import version
 
-    from instancehmr import __version__
+    names = ("mlflow", *SERVING_DISTRIBUTIONS)
+    return [f"{name}=={version(name).split('+')[0]}" for name in names]
 
-    return [
-        f"instancehmr=={__version__}",
-        f"torch=={torch.__version__.split('+')[0]}",
-        f"numpy=={np.__version__}",
-        f"cloudpickle=={cloudpickle.__version__}",
-    ]
+
+def _example_image() -> bytes:
+    """A small PNG: the logged model's input example."""
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[:, 32:] = 200
+    return cv2.imencode(".png", image)[1].tobytes()
 
 
 def log_model(cfg: DictConfig, run_id: str, checkpoint_dir: str, register: bool) -> str | None:
-    """Log the checkpoint's model with a signature and its training state to the run. With
+    """Log the checkpoint's model (module docstring) and its training state to the run. With
     ``register`` the model becomes a new version of ``tracking.registered_model_name`` (the
     first version gets the alias ``champion``) and the version is returned; sweep trials only
     log theirs (``instancehmr promote`` registers the winner)."""
     import mlflow
-    import numpy as np
-    import torch
-    from mlflow.models import infer_signature
+    import pandas as pd
+    from mlflow.models import Model, infer_signature
     from mlflow.tracking import MlflowClient
 
-    model = build_model(cfg)
-    load_model_state(model, load_training_state(checkpoint_dir), checkpoint_dir)
-    model.eval()
-    example = np.zeros((1, 3, cfg.model.input_size, cfg.model.input_size), np.float32)
-    with torch.no_grad():
-        outputs = {k: v.numpy() for k, v in model(torch.from_numpy(example)).items()}
+    state_file = Path(checkpoint_dir) / STATE_FILE
+    model = model_from_state(load_training_state(checkpoint_dir), cfg, checkpoint_dir)
+    body_file, regressor = body_files(cfg.body)
+    example = pd.DataFrame({"image": [_example_image()]})
+    (people,) = Predictor(model, BodyModel(body_file, regressor, cfg.body.num_betas), cfg)(
+        [decode_photo(example["image"][0])]
+    )
+    output = [{"height": people.height, "width": people.width, "focal_length": people.focal_length,
+               "people": people.records()}]  # fmt: skip
     name = cfg.tracking.registered_model_name
-    info = mlflow.pytorch.log_model(
-        model,
+    # Model.log is what mlflow.pyfunc.log_model calls; it also takes the run to log to, so the
+    # run is not made active here (ending an active run would close the training run).
+    info = Model.log(
+        artifact_path=None,
+        flavor=mlflow.pyfunc,
         name="model",
-        signature=infer_signature(example, outputs),
+        python_model=str(SERVABLE),
+        artifacts={
+            "training_state": str(state_file),
+            "body_model": str(body_file),
+            "h36m_regressor": str(regressor),
+        },
+        code_paths=[str(Path(instancehmr.__file__).parent)],
+        signature=infer_signature(example, output, SERVING_PARAMS),
+        input_example=example,
+        pip_requirements=model_requirements(),
         registered_model_name=name if register else None,
         run_id=run_id,
-        serialization_format="pickle",  # the module itself, not a traced graph: decoding needs it
-        pip_requirements=model_requirements(),
     )
-    mlflow.log_artifact(
-        str(Path(checkpoint_dir) / "training_state.pt"), artifact_path="checkpoint", run_id=run_id
-    )
+    mlflow.log_artifact(str(state_file), artifact_path="checkpoint", run_id=run_id)
     if not register:
         return None
     client = MlflowClient()
@@ -72,3 +116,73 @@ def log_model(cfg: DictConfig, run_id: str, checkpoint_dir: str, register: bool)
     if CHAMPION not in client.get_registered_model(name).aliases:
         client.set_registered_model_alias(name, CHAMPION, version)
     return version
+
+
+def _from_state_dir(
+    directory: Path, source: str, run_id: str | None, overrides=(), version=None
+) -> LoadedModel:
+    state = load_training_state(directory)
+    cfg = config_from_yaml(state.config, source, overrides)
+    label = re.sub(r"[^A-Za-z0-9_.@-]+", "_", source).strip("_")
+    return LoadedModel(model_from_state(state, cfg, source), cfg, run_id, label, version)
+
+
+def _registered(client, reference: str) -> tuple[str, tuple[str, str]]:
+    """(run id, (name, version)) of a ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``
+    reference; ValueError listing the registered models, or the model's aliases."""
+    from mlflow.exceptions import MlflowException
+
+    name, _, selector = reference[len("models:/") :].partition("@")
+    if not selector:
+        name, _, number = name.partition("/")
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        known = sorted(m.name for m in client.search_registered_models())
+        raise ValueError(
+            f"{reference}: no registered model '{name}'; registered: {known}"
+        ) from None
+    try:
+        found = (client.get_model_version_by_alias(name, selector) if selector
+                 else client.get_model_version(name, number))  # fmt: skip
+    except MlflowException:
+        aliases = sorted(client.get_registered_model(name).aliases)
+        raise ValueError(
+            f"{reference}: no such model version; aliases of '{name}': {aliases}"
+        ) from None
+    return found.run_id, (found.name, str(found.version))
+
+
+def load_model(reference: str, overrides=()) -> LoadedModel:
+    """The model and config behind ``reference``: a checkpoint folder (or its
+    ``training_state.pt``), an MLflow run id, ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``
+    (the run's ``checkpoint/training_state.pt``, so every version ever registered loads);
+    ``key=value`` overrides adjust the config, not the network's shape. FileNotFoundError or
+    ValueError with what exists otherwise."""
+    path = Path(reference)
+    if path.exists():
+        return _from_state_dir(path.parent if path.is_file() else path, reference, None, overrides)
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    version = None
+    if reference.startswith("models:/"):
+        run_id, version = _registered(client, reference)
+    elif re.fullmatch(r"[0-9a-f]{32}", reference):
+        run_id = reference
+    else:
+        raise FileNotFoundError(
+            f"{reference}: not a checkpoint path, an MLflow run id or a models:/ URI"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=f"checkpoint/{STATE_FILE}", dst_path=tmp
+            )
+        except MlflowException:
+            raise FileNotFoundError(
+                f"{reference}: run {run_id} has no checkpoint/{STATE_FILE} artifact"
+            ) from None
+        return _from_state_dir(Path(local).parent, reference, run_id, overrides, version)
