@@ -82,7 +82,7 @@ def _predict(args: argparse.Namespace) -> None:
     overrides = [i for i in args.inputs if i not in specs]
     options = PredictOptions(
         args.mesh, args.overlay, args.side_by_side, args.vertices, args.every, args.max_frames,
-        args.batch_size, args.fov,
+        args.batch_size, args.fov, args.ray, args.workers,
     )  # fmt: skip
     summary = predict(args.model, specs, args.out, options, overrides)
     for problem in summary.failed:
@@ -245,6 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     pd.add_argument(
         "--fov", type=float, default=60.0, help="field of view (degrees) the translations assume"
     )
+    pd.add_argument(
+        "--ray",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="images through Ray Data and a pool of model actors, Parquet shards out "
+        "(default: when RAY_ADDRESS is set)",
+    )
+    pd.add_argument("--workers", type=int, default=None, help="Ray: model actors")
     pd.set_defaults(func=_predict, trailing_overrides="inputs")
 
     sw = commands.add_parser(

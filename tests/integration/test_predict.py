@@ -223,3 +223,33 @@ def test_mlflow_models_serve_answers_a_request(workdir, registered):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_ray_path_gives_the_records_of_the_local_path(workdir):
+    import pyarrow.parquet as pq
+    import ray
+
+    from instancehmr.cli import main
+    from instancehmr.runtime import init_ray
+
+    init_ray(num_cpus=2)
+    try:
+        assert (
+            main(["predict", "ckpt", "photos", "--out", "on-ray", "--ray", "--workers", "1"]) == 0
+        )
+    finally:
+        ray.shutdown()
+    assert main(["predict", "ckpt", "photos", "--out", "local"]) == 0
+    local = {line["image"]: line for line in read_lines(workdir / "local" / "predictions.jsonl")}
+    table = pq.read_table(workdir / "on-ray" / "predictions").to_pylist()
+    records = {Path(r["image"]).name: json.loads(r["record"]) for r in table if not r["error"]}
+    assert sorted(records) == ["tall.png", "wide.jpg"]
+    (broken,) = [r for r in table if r["error"]]
+    assert broken["image"].endswith("broken.jpg") and "not a decodable image" in broken["error"]
+    for image, line in local.items():
+        mine = records[Path(image).name]
+        assert len(mine["people"]) == len(line["people"]) == 3
+        for a, b in zip(mine["people"], line["people"], strict=True):
+            assert np.allclose(a["joints_3d"], b["joints_3d"], atol=1e-4)
+    summary = json.loads((workdir / "on-ray" / "summary.json").read_text())
+    assert summary["images"] == 2 and summary["people"] == 6 and len(summary["failed"]) == 1

@@ -76,6 +76,12 @@ def overlay(image: np.ndarray, people: ImagePeople, faces: np.ndarray, input_siz
     return np.concatenate([image, drawn], axis=1) if side_by_side else drawn
 
 
+def image_record(source: str, frame: int | None, people: ImagePeople, vertices: bool) -> dict:
+    """The JSON line of one image or video frame (module docstring)."""
+    return {"image": source, "frame": frame, "height": people.height, "width": people.width,
+            "focal_length": people.focal_length, "people": people.records(vertices)}  # fmt: skip
+
+
 class PredictionWriter:
     """Writes each frame's people as it comes (module docstring) and the arrays at
     :meth:`close`. ``mesh``: None or one of ``MESH_FORMATS``; ``faces`` (F, 3) of the body
@@ -104,9 +110,7 @@ class PredictionWriter:
 
     def write(self, frame: Frame, people: ImagePeople) -> None:
         """One image or video frame: its JSON line now, its mesh file and overlay if asked."""
-        record = {"image": frame.source, "frame": frame.frame, "height": people.height,
-                  "width": people.width, "focal_length": people.focal_length,
-                  "people": people.records(self.vertices)}  # fmt: skip
+        record = image_record(frame.source, frame.frame, people, self.vertices)
         self.lines.write(json.dumps(record) + "\n")
         self.lines.flush()
         name = self._name(frame)

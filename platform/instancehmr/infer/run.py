@@ -5,12 +5,14 @@ MODEL is any reference ``instancehmr eval`` takes (a checkpoint folder, an MLflo
 ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``). Options are checked and inputs expanded
 before the model loads; an input that cannot be read (a missing path, a file that does not
 decode, a video OpenCV cannot open) is reported by name and counted, and the others still run.
-Images go through the network in batches, on the GPU when there is one.
+Images go through the network in batches, on the GPU when there is one. With ``--ray`` (or
+when ``RAY_ADDRESS`` names a cluster) images go through :mod:`instancehmr.infer.batch` instead.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -19,6 +21,8 @@ from pathlib import Path
 import torch
 
 from instancehmr.body.smpl import BodyModel
+from instancehmr.config import to_yaml
+from instancehmr.infer.batch import predict_on_ray
 from instancehmr.infer.inputs import (
     Frame,
     Inputs,
@@ -29,8 +33,9 @@ from instancehmr.infer.inputs import (
     video_frames,
 )
 from instancehmr.infer.outputs import MESH_FORMATS, PredictionWriter
+from instancehmr.model.checkpoint import TrainingState
 from instancehmr.model.predictor import DEFAULT_FOV_DEG, Predictor
-from instancehmr.track.models import load_model
+from instancehmr.track.models import LoadedModel, load_model
 
 # Imported inside the function that uses it, to keep this module light: tqdm.
 
@@ -49,6 +54,10 @@ class PredictOptions:
     max_frames: int | None = None
     batch_size: int = BATCH_IMAGES
     fov: float = DEFAULT_FOV_DEG
+    #: Run on Ray (``infer.batch``): True, False, or None for "when RAY_ADDRESS is set".
+    ray: bool | None = None
+    #: Model actors on Ray (None: one per GPU, else one per two CPUs).
+    workers: int | None = None
 
     def check(self) -> None:
         """ValueError naming the first option out of range."""
@@ -63,6 +72,12 @@ class PredictOptions:
             raise ValueError("--max-frames must be at least 1")
         if not 0 < self.fov < 180:
             raise ValueError(f"--fov must be in (0, 180) degrees, got {self.fov}")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError("--workers must be at least 1")
+
+    def on_ray(self) -> bool:
+        """Whether this run goes through Ray: ``--ray``, or a cluster named by RAY_ADDRESS."""
+        return bool(os.environ.get("RAY_ADDRESS")) if self.ray is None else self.ray
 
 
 @dataclass
@@ -123,11 +138,20 @@ def predict(
 
     options = options or PredictOptions()
     options.check()
-    inputs = find_inputs(specs)
-    if not inputs.images and not inputs.videos:
+    uris = [spec for spec in specs if "://" in spec] if options.on_ray() else []
+    inputs = find_inputs([spec for spec in specs if spec not in uris])
+    if not inputs.images and not inputs.videos and not uris:
         raise FileNotFoundError("no images or videos to predict on:\n" + "\n".join(
             f"  {p}" for p in inputs.problems))  # fmt: skip
+    if options.on_ray() and (inputs.videos or options.mesh or options.overlay):
+        raise ValueError(
+            "videos, --mesh and --overlay run on the local path: predict them without --ray "
+            "(and without RAY_ADDRESS)"
+        )
     loaded = load_model(reference, overrides)
+    if options.on_ray():
+        return _predict_on_ray(loaded, [*map(str, inputs.images), *uris], Path(out_dir),
+                               options, inputs.problems)  # fmt: skip
     device = "cuda" if torch.cuda.is_available() else "cpu"
     body = BodyModel.from_config(loaded.cfg.body)
     predictor = Predictor(loaded.model, body, loaded.cfg, device, options.fov)
@@ -153,5 +177,25 @@ def predict(
         writer.close()
         summary.seconds = time.perf_counter() - started
         summary.failed = [str(p) for p in problems]
-        (Path(out_dir) / "summary.json").write_text(json.dumps(asdict(summary), indent=1) + "\n")
+        _write_summary(summary)
+    return summary
+
+
+def _write_summary(summary: PredictSummary) -> None:
+    (Path(summary.out_dir) / "summary.json").write_text(
+        json.dumps(asdict(summary), indent=1) + "\n"
+    )
+
+
+def _predict_on_ray(loaded: LoadedModel, paths: list[str], out_dir: Path,
+                    options: PredictOptions, problems: list[Problem]) -> PredictSummary:  # fmt: skip
+    """The Ray batch path (:mod:`instancehmr.infer.batch`) over image files and URIs."""
+    state = TrainingState(model=loaded.model.state_dict(), config=to_yaml(loaded.cfg))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = predict_on_ray(state, state.config, paths, out_dir, options.fov, options.vertices,
+                            options.batch_size, options.workers)  # fmt: skip
+    summary = PredictSummary(out_dir=str(out_dir), images=counts["images"],
+                             people=counts["people"], seconds=counts["seconds"],
+                             failed=[*map(str, problems), *counts["failed"]])  # fmt: skip
+    _write_summary(summary)
     return summary
