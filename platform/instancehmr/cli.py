@@ -90,6 +90,14 @@ def _predict(args: argparse.Namespace) -> None:
     print(summary.line())
 
 
+def _export(args: argparse.Namespace) -> None:
+    from instancehmr.infer.export import TOLERANCE, export
+
+    exported = export(args.model, args.format, args.out, args.overrides)
+    print(f"wrote {exported.path} (+ export.json); its maps differ from PyTorch's by at most "
+          f"{exported.max_abs_diff:.2g} (tolerance {TOLERANCE:g})")  # fmt: skip
+
+
 def _print_sweep(result, args: argparse.Namespace) -> int:
     print(f"\nleaderboard ({result.finished} finished, {result.failed} failed, "
           f"{result.unfinished} unfinished) in {result.seconds / 60:.1f} min:\n{result.leaderboard}")  # fmt: skip
@@ -143,6 +151,14 @@ def _bench_data(args: argparse.Namespace) -> None:
 
     cfg = load_config(args.experiment, args.overrides)
     print(bench_data(cfg, images=args.images).table())
+
+
+def _bench_predict(args: argparse.Namespace) -> None:
+    from instancehmr.bench.predict import bench_predict
+    from instancehmr.config import load_config
+
+    cfg = load_config(args.experiment, args.overrides)
+    print(bench_predict(cfg, args.images, args.batch_size, args.people).table())
 
 
 def _bench_train(args: argparse.Namespace) -> None:
@@ -255,6 +271,15 @@ def build_parser() -> argparse.ArgumentParser:
     pd.add_argument("--workers", type=int, default=None, help="Ray: model actors")
     pd.set_defaults(func=_predict, trailing_overrides="inputs")
 
+    ex = commands.add_parser(
+        "export", help="the network as ONNX or TorchScript for deployment (decoding in Python)"
+    )
+    ex.add_argument("model", help="checkpoint path, MLflow run id or models:/NAME@ALIAS")
+    ex.add_argument("overrides", nargs="*", help="key=value config overrides")
+    ex.add_argument("--format", required=True, help="onnx or torchscript")
+    ex.add_argument("--out", default="export", help="folder for the model and export.json")
+    ex.set_defaults(func=_export, trailing_overrides="overrides")
+
     sw = commands.add_parser(
         "sweep", help="run a sweep file: Ray Tune trials of Ray Train runs, one MLflow parent run"
     )
@@ -345,6 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data_bench.add_argument("--images", type=int, default=256)
     data_bench.set_defaults(func=_bench_data)
+    predict_bench = _experiment_parser(
+        bench, "predict", "images/s of the whole predict path vs the network alone"
+    )
+    predict_bench.add_argument("--images", type=int, default=64)
+    predict_bench.add_argument("--batch-size", type=int, default=16)
+    predict_bench.add_argument("--people", type=int, default=4, help="people decoded per image")
+    predict_bench.set_defaults(func=_bench_predict)
     train_bench = _experiment_parser(
         bench, "train", "step time through Ray Train vs a plain PyTorch loop"
     )

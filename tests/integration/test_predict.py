@@ -253,3 +253,30 @@ def test_the_ray_path_gives_the_records_of_the_local_path(workdir):
             assert np.allclose(a["joints_3d"], b["joints_3d"], atol=1e-4)
     summary = json.loads((workdir / "on-ray" / "summary.json").read_text())
     assert summary["images"] == 2 and summary["people"] == 6 and len(summary["failed"]) == 1
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_the_exported_network_gives_the_pytorch_maps(workdir, fmt):
+    """Export checks itself (maps within 1e-3 of PyTorch's); here the file is run again on
+    another batch and compared with the module, as a deployment would use it."""
+    from instancehmr.cli import main
+    from instancehmr.infer.export import OUTPUTS, _run_exported
+    from instancehmr.track.models import load_model
+
+    assert main(["export", "ckpt", "--format", fmt, "--out", f"export-{fmt}"]) == 0
+    card = json.loads((workdir / f"export-{fmt}" / "export.json").read_text())
+    assert card["outputs"] == list(OUTPUTS) and card["max_abs_diff_vs_pytorch"] <= 1e-3
+    model = load_model("ckpt").model
+    images = torch.rand(4, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(images)
+    got = _run_exported(workdir / f"export-{fmt}" / card["file"], fmt, images)
+    for name, maps in zip(OUTPUTS, got, strict=True):
+        assert torch.allclose(maps, expected[name], atol=1e-3), name
+
+
+def test_an_unknown_export_format_is_refused(workdir, capsys):
+    from instancehmr.cli import main
+
+    assert main(["export", "ckpt", "--format", "tflite"]) == 2
+    assert "known: onnx, torchscript" in capsys.readouterr().err

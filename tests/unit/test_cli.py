@@ -1,3 +1,5 @@
+import re
+
 from instancehmr.cli import main
 
 
@@ -31,3 +33,12 @@ def test_bench_model_reports_against_the_backbone(capsys):
     )
     out = capsys.readouterr().out
     assert "parameters" in out and "x backbone" in out
+
+
+def test_bench_predict_reports_against_the_network(capsys):
+    overrides = ["model.input_size=64", "model.map_size=8"]
+    argv = ["bench", "predict", "quickstart", *overrides, "--images", "4", "--batch-size", "2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "4 people per image, 4 JPEG photos" in out
+    assert re.search(r"ratio +\d+\.\d\d x network \(goal >= 0.8\)", out)
