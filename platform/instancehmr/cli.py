@@ -42,11 +42,13 @@ def _data_prepare(args: argparse.Namespace) -> None:
 
 
 def _data_inspect(args: argparse.Namespace) -> None:
-    from instancehmr.data.inspection import contact_sheet, summary
+    from instancehmr.data.inspection import contact_sheet, export_images, summary
 
     print(summary(args.dir))
     if args.sheet:
         print(f"contact sheet: {contact_sheet(args.dir, args.sheet, args.count)}")
+    if args.images:
+        print(f"images: {export_images(args.dir, args.images, args.count)}")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -353,7 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
         "dir", nargs="?", default="data/shards", help="a corpus folder or the shard root"
     )
     insp.add_argument("--sheet", help="write a contact sheet PNG of random samples here")
-    insp.add_argument("--count", type=int, default=16, help="samples on the sheet")
+    insp.add_argument("--count", type=int, default=16, help="samples on the sheet (or written)")
+    insp.add_argument("--images", help="write the images of random samples into this folder")
     insp.set_defaults(func=_data_inspect)
 
     bench = commands.add_parser("bench", help="speed benchmarks").add_subparsers(

@@ -97,10 +97,8 @@ def _draw(row: dict, tile: int) -> np.ndarray:
     return canvas
 
 
-def contact_sheet(
-    path: str | Path, out_png: str | Path, count: int = 16, tile: int = 320, seed: int = 0
-) -> Path:
-    """Draw ``count`` random samples from every shard under ``path`` into a grid PNG."""
+def _random_rows(path: str | Path, count: int, seed: int) -> list[dict]:
+    """``count`` random records (at most all) of the shards under ``path``."""
     files = sorted(f for d in find_manifests(path) for f in d.glob("*/part-*.parquet"))
     sizes = [pq.ParquetFile(f).metadata.num_rows for f in files]
     rng = np.random.default_rng(seed)
@@ -108,10 +106,18 @@ def contact_sheet(
     if not flat:
         raise FileNotFoundError(f"{path}: the shards hold no images")
     picks = rng.choice(len(flat), size=min(count, len(flat)), replace=False)
-    tiles = []
+    rows = []
     for file, group in _group_by_file([flat[i] for i in picks]):
         table = pq.read_table(file)
-        tiles += [_draw(table.slice(i, 1).to_pylist()[0], tile) for i in group]
+        rows += [table.slice(i, 1).to_pylist()[0] for i in group]
+    return rows
+
+
+def contact_sheet(
+    path: str | Path, out_png: str | Path, count: int = 16, tile: int = 320, seed: int = 0
+) -> Path:
+    """Draw ``count`` random samples from every shard under ``path`` into a grid PNG."""
+    tiles = [_draw(row, tile) for row in _random_rows(path, count, seed)]
     cols = int(np.ceil(np.sqrt(len(tiles))))
     rows = int(np.ceil(len(tiles) / cols))
     sheet = np.zeros((rows * tile, cols * tile, 3), np.uint8)
@@ -122,6 +128,19 @@ def contact_sheet(
     out_png.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out_png), sheet)
     return out_png
+
+
+def export_images(path: str | Path, out_dir: str | Path, count: int = 16, seed: int = 0) -> Path:
+    """Write the encoded images of ``count`` random samples of the shards under ``path`` to
+    ``out_dir`` as files (``<corpus id>.jpg`` or ``.png``, as stored), e.g. to try
+    ``instancehmr predict`` on."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for row in _random_rows(path, count, seed):
+        suffix = ".png" if row["image"][:4] == b"\x89PNG" else ".jpg"
+        name = str(row["sample_id"]).replace("/", "_")
+        (out / f"{name}{suffix}").write_bytes(row["image"])
+    return out
 
 
 def _group_by_file(picks: list[tuple[Path, int]]) -> list[tuple[Path, list[int]]]:
