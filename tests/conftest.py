@@ -119,17 +119,19 @@ def make_batch(body):
         centers = normalized_to_pixels(kp2d[:, :, CANONICAL_INDEX["pelvis"]], map_size)
         smpl24, visible = smpl24_from_canonical(normalized_to_pixels(kp2d, map_size), valid)
         box_wh = kp2d.amax(2) - kp2d.amin(2)
-        center_maps, joint_maps = [], []
+        center_heatmap_list, joint_heatmap_list = [], []
         for b in range(batch_size):
             m = person_mask[b].numpy()
-            center_maps.append(
+            center_heatmap_list.append(
                 center_heatmap(centers[b][m].numpy(), box_wh[b][m].numpy(), map_size)
             )
-            joint_maps.append(joint_heatmaps(smpl24[b][m].numpy(), visible[b][m].numpy(), map_size))
+            joint_heatmap_list.append(
+                joint_heatmaps(smpl24[b][m].numpy(), visible[b][m].numpy(), map_size)
+            )
         return {
             "images": torch.randn(batch_size, 3, map_size * 8, map_size * 8, generator=g),
-            "center_heatmap": torch.from_numpy(np.stack(center_maps)),
-            "joint_heatmap": torch.from_numpy(np.stack(joint_maps)),
+            "center_heatmap": torch.from_numpy(np.stack(center_heatmap_list)),
+            "joint_heatmap": torch.from_numpy(np.stack(joint_heatmap_list)),
             "joint_heatmap_mask": torch.ones(batch_size, 24, dtype=torch.bool),
             "person_mask": person_mask,
             "centers": centers * person_mask[..., None],

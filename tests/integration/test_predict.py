@@ -115,6 +115,7 @@ def test_a_short_video_gives_a_record_per_frame_and_an_mp4(workdir):
     [
         (["predict", "ckpt", "nowhere/"], "nowhere/: no such file or folder"),
         (["predict", "ckpt", "photos", "--mesh", "fbx"], "known: obj, ply, glb"),
+        (["predict", "ckpt", "photos/broken.jpg"], "nothing could be predicted"),
         (["predict", "models:/nothing@champion", "photos"], "nothing"),
     ],
 )

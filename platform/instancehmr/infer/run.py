@@ -178,6 +178,7 @@ def predict(
         summary.seconds = time.perf_counter() - started
         summary.failed = [str(p) for p in problems]
         _write_summary(summary)
+    _refuse_empty(summary)
     return summary
 
 
@@ -185,6 +186,14 @@ def _write_summary(summary: PredictSummary) -> None:
     (Path(summary.out_dir) / "summary.json").write_text(
         json.dumps(asdict(summary), indent=1) + "\n"
     )
+
+
+def _refuse_empty(summary: PredictSummary) -> None:
+    """ValueError listing the failures when no input could be predicted."""
+    if summary.images + summary.frames == 0:
+        raise ValueError(
+            "nothing could be predicted:\n" + "\n".join(f"  {f}" for f in summary.failed)
+        )
 
 
 def _predict_on_ray(loaded: LoadedModel, paths: list[str], out_dir: Path,
@@ -198,4 +207,5 @@ def _predict_on_ray(loaded: LoadedModel, paths: list[str], out_dir: Path,
                              people=counts["people"], seconds=counts["seconds"],
                              failed=[*map(str, problems), *counts["failed"]])  # fmt: skip
     _write_summary(summary)
+    _refuse_empty(summary)
     return summary

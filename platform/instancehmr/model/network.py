@@ -60,7 +60,7 @@ class ParameterBranch(nn.Module):
 
 
 class InstanceHMR(nn.Module):
-    """Bottom-up multi-person SMPL regression with instance-aware feature maps."""
+    """Bottom-up multi-person SMPL regression guided by center- and joint-aligned instance maps."""
 
     def __init__(
         self,
