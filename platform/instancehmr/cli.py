@@ -46,9 +46,9 @@ def _data_inspect(args: argparse.Namespace) -> None:
 
     print(summary(args.dir))
     if args.sheet:
-        print(f"contact sheet: {contact_sheet(args.dir, args.sheet, args.count)}")
+        print(f"contact sheet: {contact_sheet(args.dir, args.sheet, args.count, args.split)}")
     if args.images:
-        print(f"images: {export_images(args.dir, args.images, args.count)}")
+        print(f"images: {export_images(args.dir, args.images, args.count, args.split)}")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -77,7 +77,7 @@ def _eval(args: argparse.Namespace) -> None:
     print(f"written to {result.out_dir}/table.md and table.csv")
 
 
-def _predict(args: argparse.Namespace) -> None:
+def _predict(args: argparse.Namespace) -> int:
     from instancehmr.infer.run import PredictOptions, predict
 
     specs = [i for i in args.inputs if "=" not in i or Path(i).exists()]
@@ -90,6 +90,7 @@ def _predict(args: argparse.Namespace) -> None:
     for problem in summary.failed:
         print(f"instancehmr: skipped {problem}", file=sys.stderr)
     print(summary.line())
+    return 1 if summary.failed else 0  # some inputs failed, the others were predicted
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -357,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("--sheet", help="write a contact sheet PNG of random samples here")
     insp.add_argument("--count", type=int, default=16, help="samples on the sheet (or written)")
     insp.add_argument("--images", help="write the images of random samples into this folder")
+    insp.add_argument("--split", help="samples of this split only (e.g. test)")
     insp.set_defaults(func=_data_inspect)
 
     bench = commands.add_parser("bench", help="speed benchmarks").add_subparsers(

@@ -98,6 +98,15 @@ def test_prepare_inspect_and_stream_synthetic(tmp_path, ray_local, monkeypatch):
     assert "synthetic" in summary(out)
     sheet = contact_sheet(out, tmp_path / "sheet.png", count=4)
     assert cv2.imread(str(sheet)).shape[0] > 0
+    # The README's way to get photos for `predict`: images of the test split as files.
+    from instancehmr.cli import main
+
+    argv = ["data", "inspect", str(out), "--split", "test", "--images", str(tmp_path / "photos"),
+            "--count", "3"]  # fmt: skip
+    assert main(argv) == 0
+    photos = sorted((tmp_path / "photos").iterdir())
+    assert len(photos) == 3 and all("_test_" in p.name for p in photos)
+    assert all(cv2.imread(str(p)).shape == (128, 128, 3) for p in photos)
 
     cfg = load_config(
         REPO / "experiments" / "quickstart.yaml",

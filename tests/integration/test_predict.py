@@ -65,7 +65,8 @@ def test_predict_a_folder_writes_results_meshes_and_overlays(workdir, capsys):
 
     from instancehmr.cli import main
 
-    assert main(["predict", "ckpt", "photos", "--out", "out", "--mesh", "glb", "--overlay"]) == 0
+    # exit 1: one input (broken.jpg) failed, the others were predicted
+    assert main(["predict", "ckpt", "photos", "--out", "out", "--mesh", "glb", "--overlay"]) == 1
     printed = capsys.readouterr()
     assert "2 images and 0 video frames, 6 people" in printed.out
     assert "photos/broken.jpg: not a decodable image" in printed.err
@@ -140,6 +141,7 @@ def registered(workdir):
     cfg = config_from_yaml(load_training_state(workdir / "ckpt").config, "ckpt",
                            ["tracking.registered_model_name=tiny"])  # fmt: skip
     use_tracking_uri(cfg)
+    mlflow.set_experiment("predict")  # not an experiment id left active by an earlier test
     with mlflow.start_run() as run:
         version = log_model(cfg, run.info.run_id, str(workdir / "ckpt"), register=True)
     return cfg.tracking.tracking_uri, version
@@ -236,11 +238,11 @@ def test_the_ray_path_gives_the_records_of_the_local_path(workdir):
     init_ray(num_cpus=2)
     try:
         assert (
-            main(["predict", "ckpt", "photos", "--out", "on-ray", "--ray", "--workers", "1"]) == 0
+            main(["predict", "ckpt", "photos", "--out", "on-ray", "--ray", "--workers", "1"]) == 1
         )
     finally:
         ray.shutdown()
-    assert main(["predict", "ckpt", "photos", "--out", "local"]) == 0
+    assert main(["predict", "ckpt", "photos", "--out", "local"]) == 1
     local = {line["image"]: line for line in read_lines(workdir / "local" / "predictions.jsonl")}
     table = pq.read_table(workdir / "on-ray" / "predictions").to_pylist()
     records = {Path(r["image"]).name: json.loads(r["record"]) for r in table if not r["error"]}

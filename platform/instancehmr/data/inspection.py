@@ -97,14 +97,18 @@ def _draw(row: dict, tile: int) -> np.ndarray:
     return canvas
 
 
-def _random_rows(path: str | Path, count: int, seed: int) -> list[dict]:
-    """``count`` random records (at most all) of the shards under ``path``."""
-    files = sorted(f for d in find_manifests(path) for f in d.glob("*/part-*.parquet"))
+def _random_rows(path: str | Path, count: int, seed: int, split: str | None) -> list[dict]:
+    """``count`` random records (at most all) of the shards under ``path`` (of ``split``
+    only, when given)."""
+    files = sorted(
+        f for d in find_manifests(path) for f in d.glob(f"{split or '*'}/part-*.parquet")
+    )
     sizes = [pq.ParquetFile(f).metadata.num_rows for f in files]
     rng = np.random.default_rng(seed)
     flat = [(f, i) for f, n in zip(files, sizes, strict=True) for i in range(n)]
     if not flat:
-        raise FileNotFoundError(f"{path}: the shards hold no images")
+        where = f" of split '{split}'" if split else ""
+        raise FileNotFoundError(f"{path}: the shards{where} hold no images")
     picks = rng.choice(len(flat), size=min(count, len(flat)), replace=False)
     rows = []
     for file, group in _group_by_file([flat[i] for i in picks]):
@@ -114,10 +118,12 @@ def _random_rows(path: str | Path, count: int, seed: int) -> list[dict]:
 
 
 def contact_sheet(
-    path: str | Path, out_png: str | Path, count: int = 16, tile: int = 320, seed: int = 0
-) -> Path:
-    """Draw ``count`` random samples from every shard under ``path`` into a grid PNG."""
-    tiles = [_draw(row, tile) for row in _random_rows(path, count, seed)]
+    path: str | Path, out_png: str | Path, count: int = 16, split: str | None = None,
+    tile: int = 320, seed: int = 0,
+) -> Path:  # fmt: skip
+    """Draw ``count`` random samples from every shard under ``path`` (of ``split`` only, when
+    given) into a grid PNG."""
+    tiles = [_draw(row, tile) for row in _random_rows(path, count, seed, split)]
     cols = int(np.ceil(np.sqrt(len(tiles))))
     rows = int(np.ceil(len(tiles) / cols))
     sheet = np.zeros((rows * tile, cols * tile, 3), np.uint8)
@@ -130,13 +136,16 @@ def contact_sheet(
     return out_png
 
 
-def export_images(path: str | Path, out_dir: str | Path, count: int = 16, seed: int = 0) -> Path:
-    """Write the encoded images of ``count`` random samples of the shards under ``path`` to
+def export_images(
+    path: str | Path, out_dir: str | Path, count: int = 16, split: str | None = None, seed: int = 0
+) -> Path:
+    """Write the encoded images of ``count`` random samples of the shards under ``path`` (of
+    ``split`` only, when given) to
     ``out_dir`` as files (``<corpus id>.jpg`` or ``.png``, as stored), e.g. to try
     ``instancehmr predict`` on."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for row in _random_rows(path, count, seed):
+    for row in _random_rows(path, count, seed, split):
         suffix = ".png" if row["image"][:4] == b"\x89PNG" else ".jpg"
         name = str(row["sample_id"]).replace("/", "_")
         (out / f"{name}{suffix}").write_bytes(row["image"])

@@ -68,7 +68,7 @@ def export(reference: str, fmt: str, out_dir: str | Path = "export", overrides=(
         raise ValueError(f"--format {fmt}: unknown; known: {', '.join(EXPORT_FORMATS)}")
     loaded = load_model(reference, overrides)
     size = loaded.cfg.model.input_size
-    network = MapsOnly(loaded.model.eval())
+    network = MapsOnly(loaded.model).eval()
     example = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
