@@ -8,6 +8,9 @@ import shlex
 import sys
 from pathlib import Path
 
+#: A ``key=value`` config override.
+OVERRIDE = re.compile(r"[A-Za-z_][\w.]*=.*")
+
 # Each command imports its library function inside its handler: `instancehmr --help` and the
 # light commands never load torch, Ray or MLflow.
 
@@ -53,13 +56,16 @@ def _data_inspect(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from instancehmr.config import load_config
+    from instancehmr.track.runs import ui_hint, ui_link
     from instancehmr.train.launch import train
 
     result = train(load_config(args.experiment, args.overrides))
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if k.startswith("val/"))
     print(
         f"run {result.run_name} ({result.run_id}) finished in {result.seconds / 60:.1f} min: {metrics}\n"
-        f"registered model version {result.model_version}; best checkpoint {result.checkpoint_path}"
+        f"registered model version {result.model_version}; best checkpoint {result.checkpoint_path}\n"
+        f"MLflow: {ui_link(result.tracking_uri, result.experiment_id, result.run_id)}"
+        f"{ui_hint(result.tracking_uri)}"
     )
 
 
@@ -102,11 +108,18 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _print_sweep(result, args: argparse.Namespace) -> int:
+    from instancehmr.track.runs import ui_hint, ui_link
+
     print(f"\nleaderboard ({result.finished} finished, {result.failed} failed, "
           f"{result.unfinished} unfinished) in {result.seconds / 60:.1f} min:\n{result.leaderboard}")  # fmt: skip
     if result.ablation:
         print(f"\nablation (mean ± std over each row's trials):\n{result.ablation}")
-    print(f"\nMLflow parent run {result.parent_run_id}")
+    uri, experiment = result.tracking_uri, result.experiment_id
+    print(f"\nsweep {result.name}: MLflow parent run {result.parent_run_id}\n"
+          f"  runs:    {ui_link(uri, experiment, sweep=result.name)}{ui_hint(uri)}\n"
+          f"  parent:  {ui_link(uri, experiment, result.parent_run_id)}\n"
+          f"next:\n  instancehmr promote {result.name}        # its best trial becomes champion\n"
+          f"  instancehmr eval models:/instancehmr@champion {result.benchmark or 'synthetic'}")  # fmt: skip
     if result.unfinished:
         again = shlex.join(["instancehmr", *(a for a in args.argv if a != "--resume"), "--resume"])
         print(f"interrupted: resume with `{again}`", file=sys.stderr)
@@ -125,8 +138,11 @@ def _sweep(args: argparse.Namespace) -> int:
 def _ablate(args: argparse.Namespace) -> int:
     from instancehmr.sweep.run import ablation_spec, run_sweep
 
+    # `--rows a.yaml b.yaml key=value`: overrides may follow the row files too.
+    rows = [r for r in args.rows if not (OVERRIDE.fullmatch(r) and not Path(r).exists())]
+    overrides = [*args.overrides, *(r for r in args.rows if r not in rows)]
     spec = ablation_spec(
-        args.rows, args.experiment, args.seeds, args.overrides, args.name, args.metric, args.mode,
+        rows, args.experiment, args.seeds, overrides, args.name, args.metric, args.mode,
         args.max_concurrent_trials, None if args.benchmark == "none" else args.benchmark,
     )  # fmt: skip
     return _print_sweep(run_sweep(spec, args.resume, args.retry_failed), args)
@@ -137,7 +153,10 @@ def _promote(args: argparse.Namespace) -> None:
     from instancehmr.track.runs import use_tracking_uri
 
     use_tracking_uri()
-    print(promote(args.experiment, args.metric, args.mode, args.force, args.name).summary())
+    promotion = promote(
+        args.experiment, args.metric, args.mode, args.force, args.name, args.include_sweeps
+    )
+    print(promotion.summary())
 
 
 def _bench_model(args: argparse.Namespace) -> None:
@@ -317,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--metric", default="val/mpjpe")
     ab.add_argument("--mode", default="min", choices=["min", "max"])
     _resume_arguments(ab)
-    ab.set_defaults(func=_ablate)
+    ab.set_defaults(func=_ablate, trailing_overrides="overrides")
 
     pr = commands.add_parser(
         "promote", help="make the best run of an experiment or sweep the registered champion"
@@ -329,6 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--mode", default="min", choices=["min", "max"])
     pr.add_argument("--force", action="store_true", help="promote even if not better")
     pr.add_argument("--name", default="instancehmr", help="registered model name")
+    pr.add_argument(
+        "--include-sweeps",
+        action="store_true",
+        help="an experiment's sweep trials compete too (by default only its own runs do)",
+    )
     pr.set_defaults(func=_promote)
 
     data = commands.add_parser("data", help="corpora and shards").add_subparsers(
@@ -390,10 +414,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train_bench.set_defaults(func=_bench_train)
     return parser
-
-
-#: A ``key=value`` config override.
-OVERRIDE = re.compile(r"[A-Za-z_][\w.]*=.*")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

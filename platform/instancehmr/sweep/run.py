@@ -30,7 +30,14 @@ from instancehmr.sweep.search import param_space, scheduler, search_algorithm
 from instancehmr.sweep.spec import SweepSpec, param_overrides, sweep_from_dict
 from instancehmr.sweep.trial import run_trial, trial_config
 from instancehmr.track.runs import use_tracking_uri
-from instancehmr.track.sweeps import HASH_TAG, ROLE_TAG, SWEEP_TAG, SweepTracker, find_parent
+from instancehmr.track.sweeps import (
+    HASH_TAG,
+    NOTE_TAG,
+    ROLE_TAG,
+    SWEEP_TAG,
+    SweepTracker,
+    find_parent,
+)
 from instancehmr.train.launch import check_resources, ensure_data, storage_uri
 
 # Imported inside the functions that use them, to keep this module light: Ray, MLflow.
@@ -45,6 +52,10 @@ class SweepResult:
     failed: int
     unfinished: int
     seconds: float
+    name: str = ""
+    experiment_id: str = ""
+    tracking_uri: str = ""
+    benchmark: str | None = None
 
 
 def _trial_name(trial) -> str:
@@ -94,6 +105,16 @@ def sweep_hash(spec: SweepSpec, bases: dict[str, str]) -> str:
     return hashlib.sha256(payload).hexdigest()[:16]
 
 
+def sweep_description(spec: SweepSpec) -> str:
+    """The parent run's description (its MLflow note): what the sweep varies and ranks by."""
+    rows = f" rows {', '.join(f'`{r}`' for r in spec.rows)} x" if spec.rows else ""
+    return (
+        f"Sweep `{spec.name}` of experiment `{spec.experiment}`:{rows} {spec.num_trials} trials "
+        f"({spec.algorithm} over {', '.join(spec.space)}), ranked by {spec.metric} ({spec.mode}). "
+        f"Promote its best trial with `instancehmr promote {spec.name}`."
+    )
+
+
 def _open_parent(client, experiment_id: str, spec: SweepSpec, bases: dict, resume: bool) -> str:
     """The sweep's MLflow parent run: on resume the existing one (refused when the sweep or an
     experiment file it reads changed since), else a new one with the sweep's fields."""
@@ -114,7 +135,8 @@ def _open_parent(client, experiment_id: str, spec: SweepSpec, bases: dict, resum
             )
         client.update_run(parent.info.run_id, status="RUNNING")
         return parent.info.run_id
-    tags = {SWEEP_TAG: spec.name, ROLE_TAG: "sweep", HASH_TAG: digest}
+    tags = {SWEEP_TAG: spec.name, ROLE_TAG: "sweep", HASH_TAG: digest,
+            NOTE_TAG: sweep_description(spec)}  # fmt: skip
     run_id = client.create_run(experiment_id, run_name=spec.name, tags=tags).info.run_id
     fields = {k: v for k, v in asdict(spec).items() if k != "path"}
     client.log_batch(
@@ -212,6 +234,8 @@ def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False)
         evaluate_trials(client, parent_id, spec)
     result = report(client, parent_id, spec)
     result.seconds = time.monotonic() - started
+    result.name, result.experiment_id, result.tracking_uri = spec.name, experiment_id, uri
+    result.benchmark = spec.benchmark
     return result
 
 

@@ -2,8 +2,10 @@
 ``champion``.
 
 The best finished run by a metric (``val/mpjpe``, min, by default) among an MLflow experiment's
-runs, or among a sweep's trials (the child runs of its newest parent run), becomes a version of the registered model (unless it is one already), described with its
-metrics, config hash, data manifest hashes and source run. The alias ``champion`` moves to it
+own runs (sweep trials only with ``include_sweeps``: an ablation's rows are other models), or
+among a sweep's trials (the child runs of its newest parent run, named by the sweep), becomes a
+version of the registered model (unless it is one already), described with its metrics, config
+hash, data manifest hashes, source run and, for a trial, its sweep, row and seed. The alias ``champion`` moves to it
 and the old champion becomes ``previous``. A candidate that is not strictly better than the
 current champion on the same metric is refused, with both numbers, unless ``force``.
 """
@@ -11,11 +13,20 @@ current champion on the same metric is refused, with both numbers, unless ``forc
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 from dataclasses import dataclass
 
 from instancehmr.track.models import CHAMPION, PREVIOUS
-from instancehmr.track.sweeps import PARENT_TAG, ROLE_TAG, SWEEP_TAG, find_parent
+from instancehmr.track.sweeps import (
+    PARAMS_TAG,
+    PARENT_TAG,
+    ROLE_TAG,
+    ROW_PARAM,
+    SEED_KEY,
+    SWEEP_TAG,
+    find_parent,
+)
 
 # Imported inside the functions that use them, to keep this module light: MLflow.
 
@@ -54,9 +65,10 @@ def _better(value: float, than: float, mode: str) -> bool:
     return value < than if mode == "min" else value > than
 
 
-def _scope(client, name: str) -> tuple[list[str], str, str]:
+def _scope(client, name: str, include_sweeps: bool = False) -> tuple[list[str], str, str]:
     """Where the candidates of ``name`` are: (experiment ids, run filter, description). An MLflow
-    experiment's finished runs, or the finished trials of the newest sweep of that name."""
+    experiment's finished runs outside sweeps (all of them with ``include_sweeps``), or the
+    finished trials of the newest sweep of that name."""
 
     finished = "attributes.status = 'FINISHED'"
     experiment = client.get_experiment_by_name(name)
@@ -65,7 +77,10 @@ def _scope(client, name: str) -> tuple[list[str], str, str]:
     if experiment is not None and parent is not None:
         raise ValueError(f"'{name}' names both an MLflow experiment and a sweep; rename the sweep")
     if experiment is not None:
-        return [experiment.experiment_id], finished, f"experiment '{name}'"
+        if include_sweeps:
+            return [experiment.experiment_id], finished, f"experiment '{name}' (sweeps included)"
+        own = f"{finished} and tags.`{SWEEP_TAG}` IS NULL and tags.`{PARENT_TAG}` IS NULL"
+        return [experiment.experiment_id], own, f"experiment '{name}' (outside sweeps)"
     if parent is not None:
         scope = f"{finished} and tags.`{PARENT_TAG}` = '{parent.info.run_id}'"
         return [parent.info.experiment_id], scope, f"sweep '{name}'"
@@ -77,12 +92,12 @@ def _scope(client, name: str) -> tuple[list[str], str, str]:
     )
 
 
-def best_run(client, name: str, metric: str, mode: str):
+def best_run(client, name: str, metric: str, mode: str, include_sweeps: bool = False):
     """The finished run with the best final ``metric`` among an experiment's runs or a sweep's
     trials (``name``); a ValueError listing both kinds (or saying no run has the metric)."""
     if mode not in MODES:
         raise ValueError(f"--mode must be one of {MODES}, got '{mode}'")
-    experiment_ids, scope, what = _scope(client, name)
+    experiment_ids, scope, what = _scope(client, name, include_sweeps)
     runs = client.search_runs(
         experiment_ids,
         filter_string=scope,
@@ -90,7 +105,10 @@ def best_run(client, name: str, metric: str, mode: str):
     )
     runs = [r for r in runs if math.isfinite(r.data.metrics.get(metric, math.nan))]
     if not runs:
-        raise ValueError(f"{what}: no finished run has metric '{metric}'")
+        hint = "" if include_sweeps or "outside sweeps" not in what else (
+            "; a sweep's trials are promoted by the sweep's name, or with --include-sweeps"
+        )  # fmt: skip
+        raise ValueError(f"{what}: no finished run has metric '{metric}'{hint}")
     return runs[0]
 
 
@@ -103,8 +121,14 @@ def _describe(run, metric: str) -> str:
         for k, v in sorted(run.data.tags.items())
         if k.startswith("data_manifest.")
     )
+    trial = ""
+    if SWEEP_TAG in run.data.tags:
+        seed = json.loads(run.data.tags.get(PARAMS_TAG, "{}")).get(SEED_KEY)
+        row = run.data.params.get(ROW_PARAM)
+        trial = (f" Trial of sweep {run.data.tags[SWEEP_TAG]}" + (f", row {row}" if row else "")
+                 + (f", seed {seed}" if seed is not None else "") + ".")  # fmt: skip
     return (
-        f"Promoted by {metric}. Source run {run.info.run_id} ({run.info.run_name}); "
+        f"Promoted by {metric}.{trial} Source run {run.info.run_id} ({run.info.run_name}); "
         f"config hash {run.data.tags.get('config_hash', 'unknown')}; data manifests {manifests}; "
         f"metrics {metrics}."
     )
@@ -134,13 +158,14 @@ def promote(
     mode: str = "min",
     force: bool = False,
     name: str = "instancehmr",
+    include_sweeps: bool = False,
 ) -> Promotion:
     """Promote the best run of ``experiment`` (see the module docstring)."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
-    run = best_run(client, experiment, metric, mode)
+    run = best_run(client, experiment, metric, mode, include_sweeps)
     value = run.data.metrics[metric]
     champion = None
     with contextlib.suppress(MlflowException):  # no model or no champion yet: any run may be first

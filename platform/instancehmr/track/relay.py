@@ -22,6 +22,9 @@ from ray.train import UserCallback
 # Imported inside the functions that use them, to keep this module light: MLflow, Ray.
 
 PICTURE = "val_meshes.png"
+#: Report keys that are not metrics: ``step`` is every metric's x-axis; ``epoch`` (0-based, -1
+#: for the untrained model) only labels the progress line; ``epochs_done`` is logged.
+COUNTERS = ("step", "epoch")
 PROGRESS_KEYS = (
     "train/total",
     "train/images_per_s",
@@ -60,7 +63,7 @@ class RunLogger:
         fresh = {
             k: float(v)
             for k, v in metrics.items()
-            if k != "step"
+            if k not in COUNTERS
             and isinstance(v, int | float)
             and math.isfinite(v)
             and step > self.last_steps.get(k, -1)
@@ -86,9 +89,10 @@ class RunLogger:
         done = step - self._first_step
         elapsed = time.monotonic() - self._started
         parts = [self.label] if self.label else []
+        epoch = int(metrics.get("epoch", 0))
         parts += [
             f"step {step}/{self.total_steps or '?'}",
-            f"epoch {int(metrics.get('epoch', 0))}",
+            "untrained" if epoch < 0 else f"epoch {epoch + 1}",
         ]
         for key in PROGRESS_KEYS:
             if key in metrics:

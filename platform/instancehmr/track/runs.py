@@ -43,6 +43,35 @@ def tracking_uri(cfg: DictConfig | None = None) -> str:
     )
 
 
+#: Where ``mlflow ui`` serves a local store by default.
+LOCAL_UI = "http://127.0.0.1:5000"
+
+
+def ui_link(
+    uri: str, experiment_id: str, run_id: str | None = None, sweep: str | None = None
+) -> str:
+    """The MLflow UI's page of a run, or of an experiment's training runs (MLflow 3's "Model
+    training" view, not its GenAI view) filtered to a sweep's runs: on the tracking server when
+    ``uri`` is one, else on ``LOCAL_UI`` (where ``mlflow ui --backend-store-uri <uri>`` serves)."""
+    from urllib.parse import quote
+
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else LOCAL_UI
+    page = f"{base}/#/experiments/{experiment_id}"
+    if run_id is not None:
+        return f"{page}/runs/{run_id}"
+    link = f"{page}/runs?workflowType=machine_learning"
+    if sweep is not None:
+        link += "&searchFilter=" + quote(f"tags.`instancehmr.sweep` = '{sweep}'")
+    return link
+
+
+def ui_hint(uri: str) -> str:
+    """How to open the UI on a store: nothing for a tracking server, else the command."""
+    if uri.startswith(("http://", "https://")):
+        return ""
+    return f" (after: mlflow ui --backend-store-uri {uri})"
+
+
 def use_tracking_uri(where: DictConfig | str | None = None) -> str:
     """Point this process's MLflow at the store of ``where`` (an experiment config, resolved by
     :func:`tracking_uri`, or a URI) and return the URI: the one place that sets MLflow's

@@ -33,7 +33,32 @@ TRIAL_TAG = "instancehmr.trial_id"
 PARAMS_TAG = "instancehmr.trial_params"  # the trial's sampled values, JSON
 ROW_PARAM = "ablation"
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: the UI nests children under the parent
+NOTE_TAG = "mlflow.note.content"  # MLflow's own: the run's description in the UI
+SEED_KEY = "train.seed"
 BEST_CHECKPOINT = "best_checkpoint"  # key of a trial's last report: its best checkpoint's path
+
+
+def trial_run_name(row: str | None, params: dict[str, Any], trial_id: str) -> str:
+    """A short run name that leads with what differs: the ablation row and seed (``dim128 s1``),
+    then each other sampled value by its last key part (``lr=0.0003``); the trial id when
+    nothing was sampled."""
+    parts = [row] if row else []
+    if SEED_KEY in params:
+        parts.append(f"s{params[SEED_KEY]}")
+    for key, value in params.items():
+        if key != SEED_KEY:
+            shown = f"{value:.3g}" if isinstance(value, float) else str(value)
+            parts.append(f"{key.rsplit('.', 1)[-1]}={shown}")
+    return " ".join(parts) or trial_id
+
+
+def trial_description(sweep: str, row: str | None, params: dict[str, Any], trial_id: str) -> str:
+    """The child run's description (its MLflow note)."""
+    what = f"row `{row}`" if row else "the sweep's experiment"
+    seed = f", seed {params[SEED_KEY]}" if SEED_KEY in params else ""
+    others = {k: v for k, v in params.items() if k != SEED_KEY}
+    sampled = f"; sampled {json.dumps(others)}" if others else ""
+    return f"Trial {trial_id} of sweep `{sweep}`: {what}{seed}{sampled}."
 
 
 def find_parent(client, experiment_ids: list[str], sweep: str):
@@ -127,15 +152,16 @@ class SweepTracker(Callback):
             run_id = found[0].info.run_id
             client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
         else:
-            row = trial.config.get("row")
+            row, params = trial.config.get("row"), trial.config["params"]
             tags = {
                 PARENT_TAG: self.parent_run_id,
                 SWEEP_TAG: self.sweep,
                 TRIAL_TAG: trial.trial_id,
-                PARAMS_TAG: json.dumps(trial.config["params"]),
+                PARAMS_TAG: json.dumps(params),
+                NOTE_TAG: trial_description(self.sweep, row, params, trial.trial_id),
                 **run_tags(cfg, self.hashes),
             }
-            name = "-".join(p for p in (self.sweep, row, trial.trial_id) if p)
+            name = trial_run_name(row, params, trial.trial_id)
             run_id = client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
             log_config(run_id, cfg, {ROW_PARAM: row} if row else None)
         total = cfg.train.epochs * steps_per_epoch(cfg)

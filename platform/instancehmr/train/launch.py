@@ -46,6 +46,8 @@ class TrainResult:
     metrics: dict
     model_version: str | None
     seconds: float
+    experiment_id: str = ""
+    tracking_uri: str = ""
 
 
 def ensure_data(cfg: DictConfig) -> dict[str, str]:
@@ -195,7 +197,8 @@ def train(cfg: DictConfig) -> TrainResult:
         message = fail_run(run_id, "".join(traceback.format_exception(err)))
         raise RunFailed(f"run {run_name} ({run_id}) FAILED: {message}") from err
     mlflow.end_run()
-    return TrainResult(run_id, run_name, best.path, metrics, version, time.monotonic() - started)
+    return TrainResult(run_id, run_name, best.path, metrics, version, time.monotonic() - started,
+                       run.info.experiment_id, mlflow.get_tracking_uri())  # fmt: skip
 
 
 def check_finite_validation(metrics: dict) -> None:

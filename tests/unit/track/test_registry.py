@@ -82,7 +82,15 @@ def test_a_sweep_name_promotes_the_best_of_its_trials_only(store):
     best = finished_run("exp", 210.0, **{"mlflow.parentRunId": parent})
     promoted = promote("lr")
     assert promoted.run_id == best and promoted.registered_now
-    assert promote("exp").value == 100.0  # the experiment's best run, sweep trials included
+    # The experiment's own runs only: trials are other configurations (an ablation's rows) ...
+    assert promote("exp").value == 150.0
+    # ... unless asked for; a promoted trial's description names its sweep.
+    trial = finished_run("exp", 90.0, **{"mlflow.parentRunId": parent, "instancehmr.sweep": "lr",
+                                         "instancehmr.trial_params": '{"train.seed": 2}'})  # fmt: skip
+    included = promote("exp", include_sweeps=True)
+    assert included.run_id == trial
+    version = MlflowClient().get_model_version("instancehmr", included.version)
+    assert "Trial of sweep lr, seed 2." in version.description
     with pytest.raises(ValueError, match=r"no MLflow experiment or sweep 'l'.*sweeps: \['lr'\]"):
         promote("l")
     sweep_parent("exp", "exp")
