@@ -180,6 +180,8 @@ def test_a_registry_alias_that_does_not_exist_lists_the_ones_that_do(workdir):
 
     from instancehmr.eval.run import load_model
 
+    mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")  # whatever ran before
+    mlflow.set_experiment("registry")
     client = mlflow.tracking.MlflowClient()
     client.create_registered_model("tiny")
     with mlflow.start_run() as run:

@@ -29,7 +29,7 @@ from instancehmr.sweep.leaderboard import ablation_table, leaderboard, picture, 
 from instancehmr.sweep.search import param_space, scheduler, search_algorithm
 from instancehmr.sweep.spec import SweepSpec, param_overrides, sweep_from_dict
 from instancehmr.sweep.trial import run_trial, trial_config
-from instancehmr.track.runs import use_tracking_uri
+from instancehmr.track.runs import context_tags, use_tracking_uri
 from instancehmr.track.sweeps import (
     HASH_TAG,
     NOTE_TAG,
@@ -137,7 +137,9 @@ def _open_parent(client, experiment_id: str, spec: SweepSpec, bases: dict, resum
         return parent.info.run_id
     tags = {SWEEP_TAG: spec.name, ROLE_TAG: "sweep", HASH_TAG: digest,
             NOTE_TAG: sweep_description(spec)}  # fmt: skip
-    run_id = client.create_run(experiment_id, run_name=spec.name, tags=tags).info.run_id
+    run_id = client.create_run(
+        experiment_id, run_name=spec.name, tags=context_tags(tags)
+    ).info.run_id
     fields = {k: v for k, v in asdict(spec).items() if k != "path"}
     client.log_batch(
         run_id,

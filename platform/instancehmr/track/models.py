@@ -3,14 +3,15 @@
 becomes ``champion``) and only logged by sweep trials (``instancehmr promote`` registers the
 winner); and :func:`load_model`, which resolves every model reference the commands take.
 
-The logged model carries its checkpoint (``training_state.pt``, also under the run's
-``checkpoint/`` artifacts, which ``eval`` and ``predict`` read), the body model files, the
+The logged model carries its weights and config (a model-only ``training_state.pt``, which
+``eval``, ``predict`` and ``export`` read too), the body model files, the
 package's code (``code_paths``: loading needs no installed ``instancehmr``), pip requirements
 pinned to the versions it was logged with, a signature and an input example.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 from dataclasses import dataclass
@@ -25,7 +26,13 @@ import instancehmr
 from instancehmr.body.smpl import BodyModel, body_files
 from instancehmr.config import config_from_yaml
 from instancehmr.data.image import decode_photo
-from instancehmr.model.checkpoint import STATE_FILE, load_training_state, model_from_state
+from instancehmr.model.checkpoint import (
+    STATE_FILE,
+    TrainingState,
+    load_training_state,
+    model_from_state,
+    save_training_state,
+)
 from instancehmr.model.predictor import DEFAULT_FOV_DEG, Predictor
 
 # MLflow and pandas are imported inside the functions: importing this module stays light.
@@ -36,6 +43,8 @@ CHAMPION, PREVIOUS = "champion", "previous"
 SERVING_DISTRIBUTIONS = ("torch", "torchvision", "numpy", "opencv-python-headless", "omegaconf",
                          "PyYAML", "smplx", "roma", "scipy")  # fmt: skip
 SERVABLE = Path(__file__).with_name("servable.py")
+#: How MLflow 3 addresses a logged model (a registered version's ``source``).
+LOGGED_MODEL_URI = "models:/m-"
 #: Params a request to the served model may set, with their defaults (``track.servable``).
 SERVING_PARAMS = {"fov": DEFAULT_FOV_DEG, "vertices": False}
 
@@ -70,7 +79,9 @@ def _example_image() -> bytes:
 
 
 def log_model(cfg: DictConfig, run_id: str, checkpoint_dir: str, register: bool) -> str | None:
-    """Log the checkpoint's model (module docstring) and its training state to the run. With
+    """Log the checkpoint's model (module docstring) to the run, once: its weights and config
+    travel inside the logged model (the optimizer's state stays in the run's Ray checkpoints,
+    which resuming reads). With
     ``register`` the model becomes a new version of ``tracking.registered_model_name`` (the
     first version gets the alias ``champion``) and the version is returned; sweep trials only
     log theirs (``instancehmr promote`` registers the winner)."""
@@ -79,8 +90,8 @@ def log_model(cfg: DictConfig, run_id: str, checkpoint_dir: str, register: bool)
     from mlflow.models import Model, infer_signature
     from mlflow.tracking import MlflowClient
 
-    state_file = Path(checkpoint_dir) / STATE_FILE
-    model = model_from_state(load_training_state(checkpoint_dir), cfg, checkpoint_dir)
+    state = load_training_state(checkpoint_dir)
+    model = model_from_state(state, cfg, checkpoint_dir)
     body_file, regressor = body_files(cfg.body)
     example = pd.DataFrame({"image": [_example_image()]})
     (people,) = Predictor(model, BodyModel(body_file, regressor, cfg.body.num_betas), cfg)(
@@ -89,26 +100,28 @@ def log_model(cfg: DictConfig, run_id: str, checkpoint_dir: str, register: bool)
     output = [{"height": people.height, "width": people.width, "focal_length": people.focal_length,
                "people": people.records()}]  # fmt: skip
     name = cfg.tracking.registered_model_name
-    # Model.log is what mlflow.pyfunc.log_model calls; it also takes the run to log to, so the
-    # run is not made active here (ending an active run would close the training run).
-    info = Model.log(
-        artifact_path=None,
-        flavor=mlflow.pyfunc,
-        name="model",
-        python_model=str(SERVABLE),
-        artifacts={
-            "training_state": str(state_file),
-            "body_model": str(body_file),
-            "h36m_regressor": str(regressor),
-        },
-        code_paths=[str(Path(instancehmr.__file__).parent)],
-        signature=infer_signature(example, output, SERVING_PARAMS),
-        input_example=example,
-        pip_requirements=model_requirements(),
-        registered_model_name=name if register else None,
-        run_id=run_id,
-    )
-    mlflow.log_artifact(str(state_file), artifact_path="checkpoint", run_id=run_id)
+    with tempfile.TemporaryDirectory() as weights:
+        weights_only = TrainingState(state.model, state.config, state.epoch, state.step)
+        state_file = save_training_state(weights, weights_only)
+        # Model.log is what mlflow.pyfunc.log_model calls; it also takes the run to log to, so
+        # the run is not made active here (ending an active run would close the training run).
+        info = Model.log(
+            artifact_path=None,
+            flavor=mlflow.pyfunc,
+            name="model",
+            python_model=str(SERVABLE),
+            artifacts={
+                "training_state": str(state_file),
+                "body_model": str(body_file),
+                "h36m_regressor": str(regressor),
+            },
+            code_paths=[str(Path(instancehmr.__file__).parent)],
+            signature=infer_signature(example, output, SERVING_PARAMS),
+            input_example=example,
+            pip_requirements=model_requirements(),
+            registered_model_name=name if register else None,
+            run_id=run_id,
+        )
     if not register:
         return None
     client = MlflowClient()
@@ -127,9 +140,9 @@ def _from_state_dir(
     return LoadedModel(model_from_state(state, cfg, source), cfg, run_id, label, version)
 
 
-def _registered(client, reference: str) -> tuple[str, tuple[str, str]]:
-    """(run id, (name, version)) of a ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``
-    reference; ValueError listing the registered models, or the model's aliases."""
+def _registered(client, reference: str):
+    """The model version of a ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` reference;
+    ValueError listing the registered models, or the model's aliases."""
     from mlflow.exceptions import MlflowException
 
     name, _, selector = reference[len("models:/") :].partition("@")
@@ -150,39 +163,75 @@ def _registered(client, reference: str) -> tuple[str, tuple[str, str]]:
         raise ValueError(
             f"{reference}: no such model version; aliases of '{name}': {aliases}"
         ) from None
-    return found.run_id, (found.name, str(found.version))
+    return found
+
+
+def _logged_model_uri(run_id: str) -> str | None:
+    """The URI of the newest model logged from a run, or None."""
+    import mlflow
+
+    runs = mlflow.get_run(run_id)
+    logged = mlflow.search_logged_models(
+        experiment_ids=[runs.info.experiment_id],
+        filter_string=f"source_run_id = '{run_id}'",
+        order_by=[{"field_name": "creation_time", "ascending": False}],
+        output_format="list",
+    )
+    return logged[0].model_uri if logged else None
+
+
+def _download_state(run_id: str, model_uri: str | None, dst: str) -> Path:
+    """The training state of a logged model (its ``artifacts/training_state.pt``), or, for
+    models logged before it carried one, the run's ``checkpoint/training_state.pt``."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if model_uri is not None and model_uri.startswith(LOGGED_MODEL_URI):
+        with contextlib.suppress(MlflowException, OSError):
+            location = mlflow.get_logged_model(model_uri[len("models:/") :]).artifact_location
+            return Path(mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{location}/artifacts/{STATE_FILE}", dst_path=dst))  # fmt: skip
+    return Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=f"checkpoint/{STATE_FILE}", dst_path=dst
+        )
+    )
 
 
 def load_model(reference: str, overrides=()) -> LoadedModel:
     """The model and config behind ``reference``: a checkpoint folder (or its
-    ``training_state.pt``), an MLflow run id, ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``
-    (the run's ``checkpoint/training_state.pt``, so every version ever registered loads);
-    ``key=value`` overrides adjust the config, not the network's shape. FileNotFoundError or
-    ValueError with what exists otherwise."""
+    ``training_state.pt``), an MLflow run id (its newest logged model), ``models:/NAME@ALIAS``
+    or ``models:/NAME/VERSION`` (the version's logged model; for versions logged before the
+    model carried its state, the run's ``checkpoint/training_state.pt``, so every version ever
+    registered loads); ``key=value`` overrides adjust the config, not the network's shape.
+    FileNotFoundError or ValueError with what exists otherwise."""
     path = Path(reference)
     if path.exists():
         return _from_state_dir(path.parent if path.is_file() else path, reference, None, overrides)
-    import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
     version = None
     if reference.startswith("models:/"):
-        run_id, version = _registered(client, reference)
+        found = _registered(client, reference)
+        run_id, version, model_uri = found.run_id, (found.name, str(found.version)), found.source
     elif re.fullmatch(r"[0-9a-f]{32}", reference):
         run_id = reference
+        try:
+            model_uri = _logged_model_uri(run_id)
+        except MlflowException:
+            raise FileNotFoundError(f"{reference}: no such MLflow run") from None
     else:
         raise FileNotFoundError(
             f"{reference}: not a checkpoint path, an MLflow run id or a models:/ URI"
         )
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            local = mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=f"checkpoint/{STATE_FILE}", dst_path=tmp
-            )
-        except MlflowException:
+            local = _download_state(run_id, model_uri, tmp)
+        except (MlflowException, OSError):
             raise FileNotFoundError(
-                f"{reference}: run {run_id} has no checkpoint/{STATE_FILE} artifact"
+                f"{reference}: run {run_id} has no logged model with a training state "
+                f"(nor a checkpoint/{STATE_FILE} artifact)"
             ) from None
-        return _from_state_dir(Path(local).parent, reference, run_id, overrides, version)
+        return _from_state_dir(local.parent, reference, run_id, overrides, version)

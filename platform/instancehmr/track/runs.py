@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from instancehmr import __version__
 from instancehmr.config import config_hash, to_yaml
+from instancehmr.track.datasets import log_datasets
 
 # Imported inside the functions that use them, to keep this module light: MLflow, Ray, smplx, torch.
 
@@ -132,6 +133,14 @@ def run_tags(cfg: DictConfig, manifest_hashes: dict[str, str]) -> dict[str, str]
     return tags
 
 
+def context_tags(tags: dict[str, str]) -> dict[str, str]:
+    """``tags`` with what MLflow's ``start_run`` adds by itself (user, source name and type, git
+    commit), for runs created through the client (sweep parents and trials)."""
+    from mlflow.tracking.context.registry import resolve_tags
+
+    return resolve_tags(tags)
+
+
 def find_run(experiment_id: str, run_name: str) -> str | None:
     """The id of the run called ``run_name`` in the experiment, if any (newest first)."""
     from mlflow.tracking import MlflowClient
@@ -161,6 +170,7 @@ def start_run(cfg: DictConfig, run_name: str, manifest_hashes: dict[str, str]):
     tags = {RUN_NAME_TAG: run_name, **run_tags(cfg, manifest_hashes)}
     run = mlflow.start_run(run_name=run_name, tags=tags, log_system_metrics=True)
     log_config(run.info.run_id, cfg)
+    log_datasets(run.info.run_id, cfg)
     return run, False
 
 

@@ -20,9 +20,10 @@ from omegaconf import DictConfig
 from ray.tune import Callback
 
 from instancehmr.data.pipeline import steps_per_epoch
+from instancehmr.track.datasets import log_datasets
 from instancehmr.track.models import log_model
 from instancehmr.track.relay import RunLogger
-from instancehmr.track.runs import fail_run, log_config, run_tags, use_tracking_uri
+from instancehmr.track.runs import context_tags, fail_run, log_config, run_tags, use_tracking_uri
 
 # Imported inside the functions that use them, to keep this module light: Ray, MLflow.
 
@@ -113,12 +114,13 @@ class SweepTracker(Callback):
         self.sweep, self.parent_run_id, self.experiment_id = sweep, parent_run_id, experiment_id
         self.tracking_uri, self.config_of, self.hashes = tracking_uri, config_of, hashes
         self._loggers: dict[str, Any] = {}
+        self._monitors: dict[str, Any] = {}  # trial -> MLflow system-metrics monitor
         self._checkpoints: dict[str, str] = {}  # trial -> latest checkpoint path
         self._modelled: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(_loggers={}, _checkpoints={}, _modelled=set())
+        state.update(_loggers={}, _monitors={}, _checkpoints={}, _modelled=set())
         return state
 
     def setup(self, **info) -> None:
@@ -138,6 +140,7 @@ class SweepTracker(Callback):
         if trial.trial_id in self._loggers:
             return self._loggers[trial.trial_id]
         from mlflow.entities import RunStatus
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient()
@@ -162,11 +165,24 @@ class SweepTracker(Callback):
                 **run_tags(cfg, self.hashes),
             }
             name = trial_run_name(row, params, trial.trial_id)
-            run_id = client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
+            run_id = client.create_run(
+                self.experiment_id, run_name=name, tags=context_tags(tags)
+            ).info.run_id
             log_config(run_id, cfg, {ROW_PARAM: row} if row else None)
+            log_datasets(run_id, cfg)
         total = cfg.train.epochs * steps_per_epoch(cfg)
         self._loggers[trial.trial_id] = RunLogger(run_id, total, f"trial {trial.trial_id}")
+        self._monitors[trial.trial_id] = SystemMetricsMonitor(
+            run_id, resume_logging=bool(found), tracking_uri=self.tracking_uri
+        )
+        self._monitors[trial.trial_id].start()
         return self._loggers[trial.trial_id]
+
+    def _stop_monitor(self, trial) -> None:
+        """Stop the trial's system-metrics sampling (the trial ended)."""
+        monitor = self._monitors.pop(trial.trial_id, None)
+        if monitor is not None:
+            monitor.finish()
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self._logger(trial)
@@ -206,6 +222,7 @@ class SweepTracker(Callback):
         client = MlflowClient()
         if stopped:
             client.set_tag(logger.run_id, "stopped_early", "true")
+        self._stop_monitor(trial)
         client.set_terminated(logger.run_id, "FINISHED")
         summary = ", ".join(
             f"{k}={float(v):.4g}" for k, v in logger.latest.items() if k.startswith("val/")
@@ -215,5 +232,6 @@ class SweepTracker(Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         run_id = self._logger(trial).run_id
+        self._stop_monitor(trial)
         text = Path(trial.error_file).read_text() if trial.error_file else "unknown error"
         print(f"{self._label(trial)} FAILED: {fail_run(run_id, text)}", flush=True)
