@@ -120,6 +120,10 @@ def _print_sweep(result, args: argparse.Namespace) -> int:
           f"  parent:  {ui_link(uri, experiment, result.parent_run_id)}\n"
           f"next:\n  instancehmr promote {result.name}        # its best trial becomes champion\n"
           f"  instancehmr eval models:/instancehmr@champion {result.benchmark or 'synthetic'}")  # fmt: skip
+    if result.checkpoint_bytes and not result.unfinished:
+        print(f"the trials' training checkpoints take {result.checkpoint_bytes / 2**20:.0f} MB in "
+              f"{result.checkpoints}; MLflow holds every trial's model, so they only serve "
+              f"--resume: free them with `rm -rf {shlex.quote(result.checkpoints)}`")  # fmt: skip
     if result.unfinished:
         again = shlex.join(["instancehmr", *(a for a in args.argv if a != "--resume"), "--resume"])
         print(f"interrupted: resume with `{again}`", file=sys.stderr)

@@ -123,13 +123,21 @@ def test_benchmarks_with_data_run_and_one_without_is_reported(workdir, monkeypat
     (crowdpose_csv,) = [r for r in written if r["benchmark"] == "crowdpose"]
     assert crowdpose_csv["ap_easy"] == crowdpose_csv["ap_hard"] == ""  # undefined: empty
     assert float(crowdpose_csv["ap_medium"]) == pytest.approx(crowdpose["ap_medium"])
-    run = MlflowClient().search_runs(
+    runs = MlflowClient().search_runs(
         [MlflowClient().get_experiment_by_name("quickstart-eval").experiment_id]
-    )[0]
-    assert "eval/ochuman/detected/all/ap" in run.data.metrics
-    assert "eval/synthetic/detected/occlusion_heavy/recall" in run.data.metrics
-    assert "eval/crowdpose/detected/all/ap_medium" in run.data.metrics
-    assert "eval/crowdpose/detected/all/ap_easy" not in run.data.metrics  # undefined: not logged
+    )
+    # A run per benchmark, named after it; recall and AP in percent, as the tables print them.
+    logged = {r.data.tags["instancehmr.benchmark"]: r.data.metrics for r in runs}
+    assert sorted(logged) == ["crowdpose", "ochuman", "synthetic"]
+    assert {r.info.run_name for r in runs} == {"eval crowdpose", "eval ochuman", "eval synthetic"}
+    assert "eval/ochuman/detected/all/ap" in logged["ochuman"]
+    recall = logged["synthetic"]["eval/synthetic/detected/all/recall"]
+    (row,) = [r for r in result.rows if r["benchmark"] == "synthetic"
+              and r["protocol"] == "detected" and r["subset"] == "all"]  # fmt: skip
+    assert recall == pytest.approx(100 * row["recall"])
+    assert "eval/synthetic/detected/occlusion_heavy/recall" in logged["synthetic"]
+    assert "eval/crowdpose/detected/all/ap_medium" in logged["crowdpose"]
+    assert "eval/crowdpose/detected/all/ap_easy" not in logged["crowdpose"]  # undefined
 
 
 @pytest.mark.real_samples

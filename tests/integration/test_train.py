@@ -109,7 +109,14 @@ def test_two_workers_train_track_and_register(workdir):
     )
     assert "| synthetic | oracle | occlusion:heavy |" in table
     assert "occlusion:heavy" in table
-    logged = client.get_run(result.run_id).data.metrics
+    # Evaluation metrics live in a run nested under the training run, not among its val/*.
+    assert not [k for k in client.get_run(result.run_id).data.metrics if k.startswith("eval/")]
+    (evaluation,) = client.search_runs(
+        [client.get_run(result.run_id).info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{result.run_id}'",
+    )
+    assert evaluation.info.run_name == "eval synthetic"
+    logged = evaluation.data.metrics
     assert (
         "eval/synthetic/gt-centers/all/mpjpe" in logged
         and "eval/synthetic/detected/all/recall" in logged

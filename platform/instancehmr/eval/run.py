@@ -35,11 +35,15 @@ from instancehmr.eval.keypoint_ap import (
 )
 from instancehmr.eval.protocols import GroundTruthMeshes
 from instancehmr.eval.references import training_constant
-from instancehmr.eval.table import ROW_FIELDS, format_tables
+from instancehmr.eval.table import PERCENT, ROW_FIELDS, format_tables
 from instancehmr.track.models import LoadedModel, load_model
 from instancehmr.track.runs import use_tracking_uri
+from instancehmr.track.sweeps import NOTE_TAG, PARENT_TAG, ROLE_TAG
 
 # Imported inside the functions that use them, to keep this module light: MLflow, pyarrow, tqdm.
+
+#: An evaluation run: role tag value, the model run it evaluates, the benchmark.
+EVAL_ROLE, EVAL_OF_TAG, BENCHMARK_TAG = "eval", "instancehmr.eval_of", "instancehmr.benchmark"
 
 REFERENCE_NOTE = (
     "reference rows: `constant` is one body for everyone (the training labels' mean orientation, "
@@ -187,41 +191,71 @@ def _write(result: EvalResult) -> None:
         writer.writerows({k: v for k, v in r.items() if _defined(v)} for r in result.rows)
 
 
-def _metric_key(row: dict, metric: str) -> str:
-    subset = row["subset"].replace(":", "_")
-    return f"eval/{row['benchmark']}/{row['protocol']}/{subset}/{metric}"
+def metric_key(benchmark: str, protocol: str, subset: str, metric: str) -> str:
+    """The MLflow key ``instancehmr eval`` logs a value under."""
+    return f"eval/{benchmark}/{protocol}/{subset.replace(':', '_')}/{metric}"
+
+
+def logged_value(metric: str, value: float) -> float:
+    """A table value as logged: recall and AP in percent, as the tables print them."""
+    return 100 * value if metric in PERCENT else value
+
+
+def _evaluation_run(client, experiment_id: str, of_run: str | None, bench: str, label: str) -> str:
+    """The run holding a benchmark's evaluation of a model: nested under the model's run (one
+    per benchmark, found again when evaluated again), or for a bare checkpoint a new run."""
+    if of_run is not None:
+        found = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{EVAL_OF_TAG}` = '{of_run}' and tags.`{BENCHMARK_TAG}` = '{bench}'",
+            max_results=1,
+        )
+        if found:
+            return found[0].info.run_id
+    tags = {ROLE_TAG: EVAL_ROLE, BENCHMARK_TAG: bench, "model": label,
+            NOTE_TAG: f"Evaluation of {label} on {bench} (`instancehmr eval`); errors in mm, "
+                      "recall and AP in percent."}  # fmt: skip
+    if of_run is not None:
+        tags.update({PARENT_TAG: of_run, EVAL_OF_TAG: of_run})
+    return client.create_run(experiment_id, run_name=f"eval {bench}", tags=tags).info.run_id
 
 
 def _log(loaded: LoadedModel, result: EvalResult) -> None:
-    """Metrics and tables to the model's run (a new evaluation run for a bare checkpoint);
-    through the registry, the headline numbers also tag the model version."""
+    """Each benchmark's metrics and the tables to an evaluation run of its own, nested under the
+    model's run (so that they do not bury its training metrics; a bare checkpoint's go to the
+    experiment ``<name>-eval``); through the registry, the headline numbers also tag the model
+    version. Recall and AP are logged in percent, as the tables print them."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
     use_tracking_uri(loaded.cfg)
-    metrics = {
-        _metric_key(r, m): float(r[m])
-        for r in result.rows
-        for m in ROW_FIELDS[3:]
-        if m in r and _defined(r[m])
-    }
+    client = MlflowClient()
     if loaded.run_id is None:
-        mlflow.set_experiment(f"{loaded.cfg.name}-eval")
-        with mlflow.start_run(run_name=f"eval {loaded.label}", tags={"model": loaded.label}) as run:
-            run_id = run.info.run_id
+        experiment_id = mlflow.set_experiment(f"{loaded.cfg.name}-eval").experiment_id
     else:
-        run_id = loaded.run_id
-    mlflow.log_metrics(metrics, run_id=run_id)
-    for name in ("table.md", "table.csv"):
-        mlflow.log_artifact(str(result.out_dir / name), artifact_path="eval", run_id=run_id)
-    if result.unavailable:
-        mlflow.log_text(json.dumps(result.unavailable, indent=2), "eval/unavailable.json", run_id)
+        experiment_id = client.get_run(loaded.run_id).info.experiment_id
+    for bench in sorted({r["benchmark"] for r in result.rows}):
+        rows = [r for r in result.rows if r["benchmark"] == bench]
+        run_id = _evaluation_run(client, experiment_id, loaded.run_id, bench, loaded.label)
+        metrics = {
+            metric_key(r["benchmark"], r["protocol"], r["subset"], m): logged_value(m, float(r[m]))
+            for r in rows
+            for m in ROW_FIELDS[3:]
+            if m in r and _defined(r[m])
+        }
+        mlflow.log_metrics(metrics, run_id=run_id)
+        for name in ("table.md", "table.csv"):
+            mlflow.log_artifact(str(result.out_dir / name), artifact_path="eval", run_id=run_id)
+        if result.unavailable:
+            mlflow.log_text(
+                json.dumps(result.unavailable, indent=2), "eval/unavailable.json", run_id
+            )
+        client.set_terminated(run_id, "FINISHED")
     if loaded.version is not None:
-        client = MlflowClient()
         for r in result.rows:
             if r["subset"] == "all":
                 for m in ("mpjpe", "ap"):
                     if m in r and _defined(r[m]):
-                        client.set_model_version_tag(
-                            *loaded.version, _metric_key(r, m), f"{float(r[m]):.2f}"
-                        )
+                        key = metric_key(r["benchmark"], r["protocol"], r["subset"], m)
+                        value = logged_value(m, float(r[m]))
+                        client.set_model_version_tag(*loaded.version, key, f"{value:.2f}")

@@ -17,7 +17,8 @@ import math
 import numpy as np
 
 from instancehmr.eval.protocols import OCCLUSION_BINS
-from instancehmr.eval.table import LABELS, PERCENT
+from instancehmr.eval.run import metric_key
+from instancehmr.eval.table import LABELS
 from instancehmr.sweep.leaderboard import TrialRow
 from instancehmr.sweep.spec import DEFAULT_ROW
 
@@ -31,11 +32,6 @@ COMPARED = (
     ("detected", "mpjpe"), ("detected", "recall"),
 )  # fmt: skip
 SUBSETS = ("all", *(f"occlusion:{level}" for level in OCCLUSION_BINS))
-
-
-def metric_key(benchmark: str, protocol: str, subset: str, metric: str) -> str:
-    """The MLflow key ``instancehmr eval`` logs a value under."""
-    return f"eval/{benchmark}/{protocol}/{subset.replace(':', '_')}/{metric}"
 
 
 def values(rows: list[TrialRow], row: str, key: str) -> np.ndarray:
@@ -62,18 +58,19 @@ def difference(row: np.ndarray, default: np.ndarray) -> tuple[float, float, floa
     return delta, float(interval.low), float(interval.high)
 
 
-def _number(metric: str, value: float) -> str:
-    return f"{100 * value:.1f}" if metric in PERCENT else f"{value:.1f}"
+def _number(value: float) -> str:
+    """A logged value as the tables print it (recall and AP are logged in percent already)."""
+    return f"{value:.1f}"
 
 
-def _cell(metric: str, row: np.ndarray, default: np.ndarray | None) -> str:
+def _cell(row: np.ndarray, default: np.ndarray | None) -> str:
     """``mean ± std`` over the seeds and, beside the default, the difference with its interval
     and whether it separates (the interval excludes 0)."""
     if not len(row):
         return "–"
-    text = _number(metric, row.mean())
+    text = _number(row.mean())
     if len(row) > 1:
-        text += f" ± {_number(metric, row.std(ddof=1))}"
+        text += f" ± {_number(row.std(ddof=1))}"
     if default is None:
         return text
     found = difference(row, default)
@@ -82,8 +79,8 @@ def _cell(metric: str, row: np.ndarray, default: np.ndarray | None) -> str:
     delta, low, high = found
     sign = "+" if delta >= 0 else "-"
     verdict = "not separated" if low <= 0 <= high else ("higher" if low > 0 else "lower")
-    span = f"[{_number(metric, low)}, {_number(metric, high)}]"
-    return f"{text}; Δ {sign}{_number(metric, abs(delta))} {span} {verdict}"
+    span = f"[{_number(low)}, {_number(high)}]"
+    return f"{text}; Δ {sign}{_number(abs(delta))} {span} {verdict}"
 
 
 def comparison_tables(rows: list[TrialRow], benchmark: str) -> str:
@@ -123,7 +120,7 @@ def comparison_tables(rows: list[TrialRow], benchmark: str) -> str:
             cells = []
             for s in present:
                 default = None if label == DEFAULT_ROW else values(rows, DEFAULT_ROW, keys[s])
-                cells.append(_cell(metric, values(rows, label, keys[s]), default))
+                cells.append(_cell(values(rows, label, keys[s]), default))
             lines.append(f"| {label} | {seeds[label]} | " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from instancehmr.eval.references import REFERENCES
+from instancehmr.eval.run import EVAL_OF_TAG, EVAL_ROLE
 from instancehmr.track.runs import error_message
-from instancehmr.track.sweeps import PARAMS_TAG, ROW_PARAM, TRIAL_TAG, child_runs
+from instancehmr.track.sweeps import PARAMS_TAG, ROLE_TAG, ROW_PARAM, TRIAL_TAG, child_runs
 
 # Imported inside the functions that use them, to keep this module light: matplotlib.
 
@@ -31,8 +32,23 @@ class TrialRow:
     error: str | None = None
 
 
+def evaluations(client, experiment_id: str) -> dict[str, dict[str, float]]:
+    """{model run id: the ``eval/...`` metrics of its evaluation runs} in an experiment."""
+    found: dict[str, dict[str, float]] = {}
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{ROLE_TAG}` = '{EVAL_ROLE}'", max_results=50000
+    )
+    for run in runs:
+        of = run.data.tags.get(EVAL_OF_TAG)
+        if of:
+            found.setdefault(of, {}).update(run.data.metrics)
+    return found
+
+
 def trial_rows(client, parent) -> list[TrialRow]:
-    """One TrialRow per child run of the sweep's ``parent`` run."""
+    """One TrialRow per child run of the sweep's ``parent`` run, with the metrics of its
+    evaluation runs (``instancehmr eval``) beside its own."""
+    evaluated = evaluations(client, parent.info.experiment_id)
     return [
         TrialRow(
             trial_id=run.data.tags.get(TRIAL_TAG, run.info.run_id),
@@ -40,7 +56,7 @@ def trial_rows(client, parent) -> list[TrialRow]:
             row=run.data.params.get(ROW_PARAM),
             params=json.loads(run.data.tags.get(PARAMS_TAG, "{}")),
             status=run.info.status,
-            metrics=dict(run.data.metrics),
+            metrics={**run.data.metrics, **evaluated.get(run.info.run_id, {})},
             stopped_early=run.data.tags.get("stopped_early") == "true",
             error=run.data.tags.get("error"),
         )

@@ -28,7 +28,7 @@ from instancehmr.sweep.comparison import comparison_tables, metric_key
 from instancehmr.sweep.leaderboard import ablation_table, leaderboard, picture, ranked, trial_rows
 from instancehmr.sweep.search import param_space, scheduler, search_algorithm
 from instancehmr.sweep.spec import SweepSpec, param_overrides, sweep_from_dict
-from instancehmr.sweep.trial import run_trial, trial_config
+from instancehmr.sweep.trial import run_trial, trial_config, trial_storage
 from instancehmr.track.runs import context_tags, use_tracking_uri
 from instancehmr.track.sweeps import (
     HASH_TAG,
@@ -56,6 +56,9 @@ class SweepResult:
     experiment_id: str = ""
     tracking_uri: str = ""
     benchmark: str | None = None
+    #: Where the trials' Ray Train checkpoints are (what ``--resume`` needs) and their size.
+    checkpoints: str = ""
+    checkpoint_bytes: int | None = None
 
 
 def _trial_name(trial) -> str:
@@ -238,12 +241,23 @@ def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False)
     result.seconds = time.monotonic() - started
     result.name, result.experiment_id, result.tracking_uri = spec.name, experiment_id, uri
     result.benchmark = spec.benchmark
+    result.checkpoints = trial_storage(storage, spec.name)
+    result.checkpoint_bytes = folder_bytes(result.checkpoints)
     return result
+
+
+def folder_bytes(path: str) -> int | None:
+    """Bytes under a local folder (None for a remote URI or a missing folder)."""
+    folder = Path(path)
+    if "://" in path or not folder.is_dir():
+        return None
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
 def evaluate_trials(client, parent_id: str, spec: SweepSpec) -> None:
     """Evaluate the model of every finished trial not yet evaluated on ``spec.benchmark`` (its
-    ``eval/...`` metrics land on the trial's run; tables under ``eval_results/<sweep>/``)."""
+    ``eval/...`` metrics land in an evaluation run nested under the trial's run; tables under
+    ``eval_results/<sweep>/``)."""
 
     done_key = metric_key(spec.benchmark, "gt-centers", "all", "mpjpe")
     todo = [

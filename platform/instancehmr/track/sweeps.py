@@ -140,6 +140,7 @@ class SweepTracker(Callback):
         if trial.trial_id in self._loggers:
             return self._loggers[trial.trial_id]
         from mlflow.entities import RunStatus
+        from mlflow.environment_variables import MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL
         from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
         from mlflow.tracking import MlflowClient
 
@@ -172,8 +173,10 @@ class SweepTracker(Callback):
             log_datasets(run_id, cfg)
         total = cfg.train.epochs * steps_per_epoch(cfg)
         self._loggers[trial.trial_id] = RunLogger(run_id, total, f"trial {trial.trial_id}")
+        # Sampled as a single run's are (MLflow's MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL).
+        interval = MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL.get() or 10
         self._monitors[trial.trial_id] = SystemMetricsMonitor(
-            run_id, resume_logging=bool(found), tracking_uri=self.tracking_uri
+            run_id, interval, resume_logging=bool(found), tracking_uri=self.tracking_uri
         )
         self._monitors[trial.trial_id].start()
         return self._loggers[trial.trial_id]

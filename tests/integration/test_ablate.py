@@ -1,0 +1,96 @@
+"""``instancehmr ablate`` as the README runs it (overrides after ``--rows``), then the MLflow
+store read back the way the UI shows it: run names, descriptions, params, datasets, system
+metrics, nested evaluation runs and the parent's artifacts; and what the command prints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def ablation(tmp_path_factory, tiny_run):
+    """A 2-row x 2-seed tiny ablation, run once by the CLI in its own process and Ray."""
+    root = tmp_path_factory.mktemp("ablate")
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    env["MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"] = "1"
+    argv = [
+        sys.executable, "-m", "instancehmr.cli", "ablate", "--experiment", str(REPO / "experiments" / "quickstart.yaml"),
+        "--seeds", "2", "--rows", str(REPO / "experiments" / "ablations" / "dim32.yaml"),
+        *tiny_run(root, train=16, val=4, test=4), "train.epochs=1",
+    ]  # fmt: skip
+    done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return root, done.stdout
+
+
+@pytest.fixture(scope="module")
+def store(ablation):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(f"sqlite:///{ablation[0] / 'mlflow.db'}")
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("quickstart")
+    runs = client.search_runs([experiment.experiment_id])
+    return client, experiment.experiment_id, runs
+
+
+def test_the_end_of_an_ablation_says_what_to_do_next(ablation):
+    out = ablation[1]
+    assert "sweep ablate-quickstart: MLflow parent run" in out
+    assert "runs?workflowType=machine_learning&searchFilter=" in out
+    assert "instancehmr promote ablate-quickstart" in out
+    assert "instancehmr eval models:/instancehmr@champion synthetic" in out
+    assert "| default |" in out and "| dim32 |" in out
+    assert "only serve --resume: free them with `rm -rf " in out
+
+
+def test_trials_read_in_the_runs_table_as_row_and_seed(store):
+    client, _, runs = store
+    (parent,) = [r for r in runs if r.data.tags.get("instancehmr.role") == "sweep"]
+    assert parent.info.run_name == "ablate-quickstart"
+    assert "rows `default`, `dim32` x 4 trials" in parent.data.tags["mlflow.note.content"]
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"leaderboard.md", "ablation.md", "leaderboard.png", "sweep.yaml"} <= artifacts
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.info.run_name for r in trials) == [
+        "default s0", "default s1", "dim32 s0", "dim32 s1"
+    ]  # fmt: skip
+    for trial in trials:
+        tags = trial.data.tags
+        assert (
+            tags["mlflow.note.content"].startswith("Trial ")
+            and "seed" in tags["mlflow.note.content"]
+        )
+        assert tags.get("mlflow.user") and tags.get("mlflow.source.name")
+        assert trial.data.params["ablation"] in ("default", "dim32")
+        assert any(k.startswith("system/") for k in trial.data.metrics), "no system metrics"
+        assert "epoch" not in trial.data.metrics  # the ambiguous counter stays off the charts
+        contexts = {
+            next(t.value for t in d.tags if t.key == "mlflow.data.context")
+            for d in trial.inputs.dataset_inputs
+        }
+        assert contexts == {"training", "validation"}
+        names = {d.dataset.name for d in trial.inputs.dataset_inputs}
+        assert names == {"synthetic/train", "synthetic/val"}
+
+
+def test_evaluations_nest_under_each_trial_and_leave_its_metrics_alone(store):
+    _, _, runs = store
+    trials = {r.info.run_id: r for r in runs if "instancehmr.trial_id" in r.data.tags}
+    evaluations = [r for r in runs if r.data.tags.get("instancehmr.role") == "eval"]
+    assert sorted(r.data.tags["mlflow.parentRunId"] for r in evaluations) == sorted(trials)
+    assert {r.info.run_name for r in evaluations} == {"eval synthetic"}
+    for trial in trials.values():
+        assert not [k for k in trial.data.metrics if k.startswith("eval/")]
+        assert "val/mpjpe" in trial.data.metrics
+    for evaluation in evaluations:
+        recall = evaluation.data.metrics["eval/synthetic/detected/all/recall"]
+        assert 0.0 <= recall <= 100.0
