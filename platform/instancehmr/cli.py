@@ -436,6 +436,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
+    from instancehmr.runtime import quiet_console
+
+    quiet_console()
     args.argv = argv  # what resumes an interrupted sweep
     from instancehmr.track.runs import RunFailed
 

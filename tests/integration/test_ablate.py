@@ -27,7 +27,7 @@ def ablation(tmp_path_factory, tiny_run):
     ]  # fmt: skip
     done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    return root, done.stdout
+    return root, done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,17 @@ def test_the_end_of_an_ablation_says_what_to_do_next(ablation):
     assert "instancehmr eval models:/instancehmr@champion synthetic" in out
     assert "| default |" in out and "| dim32 |" in out
     assert "only serve --resume: free them with `rm -rf " in out
+    assert "Ray dashboard: http://127.0.0.1:" in out
+
+
+def test_the_console_keeps_to_progress_and_real_warnings(ablation):
+    """Library warnings go to the log file, Ray's workers to theirs; what is left are Ray's own
+    notices about this machine (token authentication, worker start-up on 2 cores)."""
+    warnings = [line for line in ablation[1].splitlines() if "warning" in line.lower()]
+    assert len(warnings) <= 3, "\n".join(warnings)
+    assert not [line for line in ablation[1].splitlines() if "Warning:" in line], (
+        "a library warning"
+    )
 
 
 def test_trials_read_in_the_runs_table_as_row_and_seed(store):
