@@ -198,6 +198,19 @@ def make_batch(
     return {key: np.stack([s[key] for s in samples]) for key in samples[0]}
 
 
+def validation_samples(cfg, count: int) -> dict[str, np.ndarray]:
+    """The first ``count`` records of the validation split (its shards in name order) as
+    letterboxed samples: the same images for every run that reads the same shards."""
+    import pyarrow.parquet as pq
+
+    folder = shard_dir(cfg.data.shards_dir, load_card(cfg.data.val_card), cfg.data.val_split)
+    files = sorted(folder.glob("part-*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"{folder}: no validation shards")
+    records = next(pq.ParquetFile(files[0]).iter_batches(batch_size=count))
+    return make_batch(records, cfg.model.input_size, cfg.data.max_people, None)
+
+
 def training_dataset(cfg, split: str = "train", augment: bool = True):
     """The mixed, augmented training stream of ``cfg`` (a Ray Dataset of samples).
 

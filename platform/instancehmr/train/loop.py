@@ -27,12 +27,14 @@ import torch
 import torch.distributed as dist
 from omegaconf import OmegaConf
 
+from instancehmr.body.joint_sets import smpl24_from_canonical
 from instancehmr.body.prior import GaussianMixturePrior
 from instancehmr.body.smpl import BodyModel
 from instancehmr.config import to_yaml
-from instancehmr.data.pipeline import SHUFFLE_BUFFER_BATCHES
+from instancehmr.data.pipeline import SHUFFLE_BUFFER_BATCHES, validation_samples
 from instancehmr.eval.references import ConstantPose
 from instancehmr.eval.validation import validate
+from instancehmr.geometry import normalized_to_pixels
 from instancehmr.losses.objective import TERMS, WeightedObjective
 from instancehmr.model import build_model
 from instancehmr.model.checkpoint import (
@@ -44,12 +46,13 @@ from instancehmr.model.checkpoint import (
 from instancehmr.model.decode import decode_people
 from instancehmr.model.network import to_model_input
 from instancehmr.model.smpl_params import encode_params
-from instancehmr.render.overlay import draw_meshes
+from instancehmr.render.picture import validation_picture
 from instancehmr.track.relay import PICTURE
 
 # Imported inside the functions that use them, to keep this module light: Ray.
 
-PICTURE_IMAGES = 4
+#: Validation images in the epoch's picture: the first ones of the split, in every run.
+PICTURE_IMAGES = 2
 
 
 class NonFiniteLossError(RuntimeError):
@@ -196,28 +199,29 @@ class TrainStep:
         return terms
 
 
-def _picture(model, body, batches: list[dict], cfg, device) -> np.ndarray:
-    """Predicted meshes over the first validation images of ``batches``, side by side,
-    (S, k*S, 3) uint8."""
-    images = torch.cat([torch.as_tensor(b["images"]) for b in batches])[:PICTURE_IMAGES]
+def _picture(model, body, samples: dict[str, np.ndarray], cfg, device) -> np.ndarray:
+    """The epoch's picture (:func:`instancehmr.render.picture.validation_picture`) of the fixed
+    validation ``samples``: their labelled skeletons beside the model's decoded meshes."""
+    images = torch.as_tensor(samples["images"])
     with torch.no_grad():
         out = model(to_model_input(images.to(device)))
     people = decode_people(
         out, body, cfg.model.input_size, None, cfg.model.pose_representation,
         cfg.decode.nms_kernel, cfg.decode.max_people, cfg.decode.center_threshold,
     )  # fmt: skip
-    tiles = []
-    for i, image in enumerate(images.numpy()):
+    size = cfg.model.input_size
+    joints, visible = smpl24_from_canonical(
+        normalized_to_pixels(samples["keypoints_2d"], size), samples["keypoints_2d_mask"]
+    )
+    gt_joints, gt_visible, vertices, cameras = [], [], [], []
+    for i in range(len(images)):
+        people_here = samples["person_mask"][i]
+        gt_joints.append(joints[i][people_here])
+        gt_visible.append(visible[i][people_here])
         mine = (people.batch_index == i).cpu().numpy()
-        tiles.append(
-            draw_meshes(
-                image,
-                people.vertices[mine].cpu().numpy(),
-                people.camera[mine].cpu().numpy(),
-                body.faces,
-            )
-        )
-    return np.concatenate(tiles, axis=1)
+        vertices.append(people.vertices[mine].cpu().numpy())
+        cameras.append(people.camera[mine].cpu().numpy())
+    return validation_picture(images.numpy(), gt_joints, gt_visible, vertices, cameras, body.faces)
 
 
 class IntervalMeter:
@@ -302,19 +306,10 @@ class Worker:
         self.train_step.scaler.load_state_dict(state.scaler)
         self.start_epoch, self.step = state.epoch + 1, state.step
 
-    def validation(self) -> tuple[dict[str, float], list[dict]]:
-        """Validation metrics and the first ``PICTURE_IMAGES`` validation images' batches (kept
-        for the picture, so that the validation data is read once per epoch)."""
-        kept: list[dict] = []
-
-        def batches():
-            for batch in self.val_shard.iter_batches(batch_size=self.per_worker):
-                if sum(len(b["images"]) for b in kept) < PICTURE_IMAGES:
-                    kept.append(batch)
-                yield batch
-
-        metrics = validate(self.core, self.body, batches(), self.cfg, self.device, self.constant)
-        return metrics, kept
+    def validation(self) -> dict[str, float]:
+        """Validation metrics over this worker's share of the validation data."""
+        batches = self.val_shard.iter_batches(batch_size=self.per_worker)
+        return validate(self.core, self.body, batches, self.cfg, self.device, self.constant)
 
     def report_untrained(self) -> None:
         """The untrained model's validation metrics, reported at step 0 (epoch -1)."""
@@ -322,7 +317,7 @@ class Worker:
 
         metrics = {"step": 0, "epoch": -1, "epochs_done": 0}
         if self.rank == 0:
-            metrics.update(self.validation()[0])
+            metrics.update(self.validation())
         ray.train.report(metrics)
 
     def train_epoch(self, epoch: int) -> None:
@@ -366,9 +361,9 @@ class Worker:
                    "train/skipped_steps": self.train_step.guard.skipped}  # fmt: skip
         with tempfile.TemporaryDirectory() as directory:
             if self.rank == 0:
-                scores, first = self.validation()
-                metrics.update(scores)
-                picture = _picture(self.core, self.body, first, self.cfg, self.device)
+                metrics.update(self.validation())
+                samples = validation_samples(self.cfg, PICTURE_IMAGES)
+                picture = _picture(self.core, self.body, samples, self.cfg, self.device)
                 cv2.imwrite(
                     str(Path(directory) / PICTURE), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
                 )
