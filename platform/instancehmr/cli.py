@@ -11,6 +11,14 @@ from pathlib import Path
 #: A ``key=value`` config override.
 OVERRIDE = re.compile(r"[A-Za-z_][\w.]*=.*")
 
+
+def split_overrides(items: list[str]) -> tuple[list[str], list[str]]:
+    """(the other items, the ``key=value`` overrides) of a positional list; an existing path
+    that happens to look like an override stays an item."""
+    overrides = [i for i in items if OVERRIDE.fullmatch(i) and not Path(i).exists()]
+    return [i for i in items if i not in overrides], overrides
+
+
 # Each command imports its library function inside its handler: `instancehmr --help` and the
 # light commands never load torch, Ray or MLflow.
 
@@ -72,8 +80,7 @@ def _train(args: argparse.Namespace) -> None:
 def _eval(args: argparse.Namespace) -> None:
     from instancehmr.eval.run import evaluate
 
-    benchmarks = [b for b in args.benchmarks if "=" not in b]
-    overrides = [b for b in args.benchmarks if "=" in b]
+    benchmarks, overrides = split_overrides(args.benchmarks)
     if not benchmarks:
         raise ValueError("name at least one benchmark (e.g. synthetic)")
     result = evaluate(
@@ -86,8 +93,7 @@ def _eval(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> int:
     from instancehmr.infer.run import PredictOptions, predict
 
-    specs = [i for i in args.inputs if "=" not in i or Path(i).exists()]
-    overrides = [i for i in args.inputs if i not in specs]
+    specs, overrides = split_overrides(args.inputs)
     options = PredictOptions(
         args.mesh, args.overlay, args.side_by_side, args.vertices, args.every, args.max_frames,
         args.batch_size, args.fov, args.ray, args.workers,
@@ -143,8 +149,8 @@ def _ablate(args: argparse.Namespace) -> int:
     from instancehmr.sweep.run import ablation_spec, run_sweep
 
     # `--rows a.yaml b.yaml key=value`: overrides may follow the row files too.
-    rows = [r for r in args.rows if not (OVERRIDE.fullmatch(r) and not Path(r).exists())]
-    overrides = [*args.overrides, *(r for r in args.rows if r not in rows)]
+    rows, trailing = split_overrides(args.rows)
+    overrides = [*args.overrides, *trailing]
     spec = ablation_spec(
         rows, args.experiment, args.seeds, overrides, args.name, args.metric, args.mode,
         args.max_concurrent_trials, None if args.benchmark == "none" else args.benchmark,

@@ -175,9 +175,7 @@ def test_the_registered_model_predicts_through_the_cli_and_in_plain_python(workd
                           cwd=workdir, env=env, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     served, broken = json.loads(done.stdout.strip().splitlines()[-1])
-    assert broken == {"error": "image is neither bytes nor a base64 string", "people": []} or (
-        broken["people"] == [] and "not a decodable image" in broken["error"]
-    )
+    assert broken["people"] == [] and "not a decodable image" in broken["error"]
     assert len(served["people"]) == len(line["people"]) == 3
     for mine, theirs in zip(served["people"], line["people"], strict=True):
         assert np.allclose(mine["joints_2d"], theirs["joints_2d"], atol=1e-3)
