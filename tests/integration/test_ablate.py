@@ -4,43 +4,6 @@ metrics, nested evaluation runs and the parent's artifacts; and what the command
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def ablation(tmp_path_factory, tiny_run):
-    """A 2-row x 2-seed tiny ablation, run once by the CLI in its own process and Ray."""
-    root = tmp_path_factory.mktemp("ablate")
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
-    env["MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"] = "1"
-    argv = [
-        sys.executable, "-m", "instancehmr.cli", "ablate", "--experiment", str(REPO / "experiments" / "quickstart.yaml"),
-        "--seeds", "2", "--rows", str(REPO / "experiments" / "ablations" / "dim32.yaml"),
-        *tiny_run(root, train=16, val=4, test=4), "train.epochs=1",
-    ]  # fmt: skip
-    done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    return root, done.stdout + done.stderr
-
-
-@pytest.fixture(scope="module")
-def store(ablation):
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
-    mlflow.set_tracking_uri(f"sqlite:///{ablation[0] / 'mlflow.db'}")
-    client = MlflowClient()
-    experiment = client.get_experiment_by_name("quickstart")
-    runs = client.search_runs([experiment.experiment_id])
-    return client, experiment.experiment_id, runs
-
 
 def test_the_end_of_an_ablation_says_what_to_do_next(ablation):
     out = ablation[1]
@@ -84,6 +47,9 @@ def test_trials_read_in_the_runs_table_as_row_and_seed(store):
         assert trial.data.params["ablation"] in ("default", "dim32")
         assert any(k.startswith("system/") for k in trial.data.metrics), "no system metrics"
         assert "epoch" not in trial.data.metrics  # the ambiguous counter stays off the charts
+        # the judging metric is stored first: MLflow's compare view opens on a run's first metric
+        assert next(iter(client.get_run(trial.info.run_id).data.metrics)) == "val/mpjpe"
+        assert "best/val/mpjpe" in trial.data.metrics  # the logged model's validation
         contexts = {
             next(t.value for t in d.tags if t.key == "mlflow.data.context")
             for d in trial.inputs.dataset_inputs

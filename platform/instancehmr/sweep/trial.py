@@ -9,6 +9,7 @@ resumes its Train run from the last checkpoint.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from omegaconf import DictConfig
@@ -16,7 +17,7 @@ from omegaconf import DictConfig
 from instancehmr.config import config_from_yaml
 from instancehmr.data.pipeline import steps_per_epoch
 from instancehmr.sweep.spec import param_overrides
-from instancehmr.track.sweeps import BEST_CHECKPOINT
+from instancehmr.track.sweeps import BEST_CHECKPOINT, BEST_REPORT
 from instancehmr.train.launch import best_checkpoint, build_trainer
 
 # Imported inside the functions that use them, to keep this module light: Ray.
@@ -39,7 +40,8 @@ def run_trial(
     config: dict[str, Any], bases: dict[str, str], sweep: str, storage: str, metric: str, mode: str
 ) -> None:
     """Tune function: train the trial's config; every Train report reaches Tune, then one last
-    report names the best checkpoint (by the sweep's ``metric`` and ``mode``)."""
+    report names the best checkpoint (by the sweep's ``metric`` and ``mode``) and what it was
+    reported with."""
     import ray.tune
     from ray.tune.integration.ray_train import TuneReportCallback
 
@@ -53,5 +55,11 @@ def run_trial(
         score=(metric, mode),
     )
     result = trainer.fit()
-    best = best_checkpoint(result, metric, mode)
-    ray.tune.report({BEST_CHECKPOINT: best.path, metric: result.metrics.get(metric)})
+    best, best_metrics = best_checkpoint(result, metric, mode)
+    ray.tune.report(
+        {
+            BEST_CHECKPOINT: best.path,
+            BEST_REPORT: json.dumps(best_metrics),
+            metric: result.metrics.get(metric),
+        }
+    )

@@ -2,7 +2,9 @@
 
 :class:`RunLogger` logs one run's reports: metrics with the global step (never a step twice:
 after a restore from checkpoint, a metric is logged only for steps after the last one the run
-has), each epoch's picture from the checkpoint, and a progress line with an ETA.
+has), each epoch's picture from the checkpoint, and a progress line with an ETA; it samples the
+run's system metrics from its first report on, and logs the validation of the run's best
+checkpoint as ``best/val/...``.
 :class:`MetricsRelay` is a Ray Train ``UserCallback`` (it runs in the Train controller): after
 every report it puts rank 0's metrics and the persisted checkpoint into a Ray queue, which
 :class:`DriverLogger` drains into a :class:`RunLogger` in a driver thread (``instancehmr train``).
@@ -25,6 +27,12 @@ PICTURE = "val_meshes.png"
 #: Report keys that are not metrics: ``step`` is every metric's x-axis; ``epoch`` (0-based, -1
 #: for the untrained model) only labels the progress line; ``epochs_done`` is logged.
 COUNTERS = ("step", "epoch")
+#: Prefix of the validation metrics; logged first, so that they are a new run's first metrics
+#: (MLflow's compare view opens its parallel-coordinates plot on a run's first metric).
+VALIDATION = "val/"
+#: Prefix of the best checkpoint's validation metrics (``best/val/mpjpe``); they sort first in
+#: MLflow's compare table.
+BEST = "best/"
 PROGRESS_KEYS = (
     "train/total",
     "train/images_per_s",
@@ -43,16 +51,68 @@ def logged_steps(run_id: str) -> dict[str, int]:
     return {k: max(m.step for m in client.get_metric_history(run_id, k)) for k in keys}
 
 
+def validation_first(metrics: dict[str, float], lead: str) -> dict[str, float]:
+    """``metrics`` reordered: ``lead`` first, then the other ``val/`` metrics, then the rest,
+    each group in its own order."""
+    return dict(
+        sorted(metrics.items(), key=lambda kv: (kv[0] != lead, not kv[0].startswith(VALIDATION)))
+    )
+
+
 class RunLogger:
     """Logs the reports of one training run to its MLflow run ``run_id``. ``total_steps`` (if
-    known) gives the progress line an ETA; ``label`` prefixes it (a sweep's trial)."""
+    known) gives the progress line an ETA; ``label`` prefixes it (a sweep's trial); ``lead`` is
+    the metric the run is judged by (``train.checkpoint_metric``), logged first.
 
-    def __init__(self, run_id: str, total_steps: int | None = None, label: str = "") -> None:
-        self.run_id, self.total_steps, self.label = run_id, total_steps, label
+    MLflow's system metrics (``system/...``, every ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL``
+    seconds, 10 by default) are sampled from the first report on, until :meth:`finish`: the
+    run's first metrics are then its validation.
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        total_steps: int | None = None,
+        label: str = "",
+        lead: str = "val/mpjpe",
+    ) -> None:
+        self.run_id, self.total_steps, self.label, self.lead = run_id, total_steps, label, lead
         self.last_steps = logged_steps(run_id)
         self.latest: dict[str, Any] = {}
         self._started = time.monotonic()
         self._first_step: int | None = None
+        self._monitor = None  # MLflow's SystemMetricsMonitor, started by the first report
+
+    def _sample_system_metrics(self) -> None:
+        import mlflow
+        from mlflow.environment_variables import MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        resumed = any(k.startswith("system/") for k in self.last_steps)
+        interval = MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL.get() or 10
+        self._monitor = SystemMetricsMonitor(
+            self.run_id, interval, resume_logging=resumed, tracking_uri=mlflow.get_tracking_uri()
+        )
+        self._monitor.start()
+
+    def finish(self) -> None:
+        """Stop sampling system metrics (the run ended)."""
+        if self._monitor is not None:
+            self._monitor.finish()
+            self._monitor = None
+
+    def log_best(self, metrics: dict[str, Any]) -> None:
+        """Log the validation of the run's best checkpoint (``metrics``: the report it was saved
+        with) as ``best/val/...`` at that report's step."""
+        import mlflow
+
+        best = {
+            f"{BEST}{k}": float(v)
+            for k, v in metrics.items()
+            if k.startswith(VALIDATION) and isinstance(v, int | float)
+        }
+        if best:
+            mlflow.log_metrics(best, step=int(metrics.get("step", 0)), run_id=self.run_id)
 
     def log(self, metrics: dict[str, Any], checkpoint) -> None:
         """Log one report: ``metrics`` with its ``step`` and ``epoch``; ``checkpoint`` (a Ray
@@ -69,8 +129,10 @@ class RunLogger:
             and step > self.last_steps.get(k, -1)
         }
         if fresh:
-            mlflow.log_metrics(fresh, step=step, run_id=self.run_id)
+            mlflow.log_metrics(validation_first(fresh, self.lead), step=step, run_id=self.run_id)
             self.last_steps.update(dict.fromkeys(fresh, step))
+        if self._monitor is None:
+            self._sample_system_metrics()
         if checkpoint is not None:
             with checkpoint.as_directory() as directory:
                 picture = Path(directory) / PICTURE
@@ -116,9 +178,9 @@ class MetricsRelay(UserCallback):
 class DriverLogger:
     """Drains the relay queue into a :class:`RunLogger` (driver thread)."""
 
-    def __init__(self, queue, run_id: str, total_steps: int) -> None:
+    def __init__(self, queue, run_id: str, total_steps: int, lead: str) -> None:
         self.queue = queue
-        self.run = RunLogger(run_id, total_steps)
+        self.run = RunLogger(run_id, total_steps, lead=lead)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -133,7 +195,10 @@ class DriverLogger:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self._drain()
+        try:
+            self._drain()
+        finally:
+            self.run.finish()
 
     def _run(self) -> None:
         while not self._stop.is_set():

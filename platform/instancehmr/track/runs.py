@@ -158,7 +158,8 @@ def start_run(cfg: DictConfig, run_name: str, manifest_hashes: dict[str, str]):
     """Start the MLflow run of a training run, or reopen it when ``run_name`` exists (resume).
 
     Returns (active run, resumed flag). A new run gets the flattened config as params, the tags
-    of :func:`run_tags` and the resolved config as an artifact.
+    of :func:`run_tags` and the resolved config as an artifact. Its system metrics are sampled
+    by the run's :class:`~instancehmr.track.relay.RunLogger`.
     """
     import mlflow
 
@@ -166,9 +167,9 @@ def start_run(cfg: DictConfig, run_name: str, manifest_hashes: dict[str, str]):
     experiment = mlflow.set_experiment(cfg.name)
     run_id = find_run(experiment.experiment_id, run_name)
     if run_id is not None:
-        return mlflow.start_run(run_id=run_id, log_system_metrics=True), True
+        return mlflow.start_run(run_id=run_id, log_system_metrics=False), True
     tags = {RUN_NAME_TAG: run_name, **run_tags(cfg, manifest_hashes)}
-    run = mlflow.start_run(run_name=run_name, tags=tags, log_system_metrics=True)
+    run = mlflow.start_run(run_name=run_name, tags=tags, log_system_metrics=False)
     log_config(run.info.run_id, cfg)
     log_datasets(run.info.run_id, cfg)
     return run, False

@@ -37,6 +37,7 @@ PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: the UI nests children under t
 NOTE_TAG = "mlflow.note.content"  # MLflow's own: the run's description in the UI
 SEED_KEY = "train.seed"
 BEST_CHECKPOINT = "best_checkpoint"  # key of a trial's last report: its best checkpoint's path
+BEST_REPORT = "best_report"  # and the metrics reported with that checkpoint, as JSON
 
 
 def trial_run_name(row: str | None, params: dict[str, Any], trial_id: str) -> str:
@@ -114,13 +115,12 @@ class SweepTracker(Callback):
         self.sweep, self.parent_run_id, self.experiment_id = sweep, parent_run_id, experiment_id
         self.tracking_uri, self.config_of, self.hashes = tracking_uri, config_of, hashes
         self._loggers: dict[str, Any] = {}
-        self._monitors: dict[str, Any] = {}  # trial -> MLflow system-metrics monitor
         self._checkpoints: dict[str, str] = {}  # trial -> latest checkpoint path
         self._modelled: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(_loggers={}, _monitors={}, _checkpoints={}, _modelled=set())
+        state.update(_loggers={}, _checkpoints={}, _modelled=set())
         return state
 
     def setup(self, **info) -> None:
@@ -140,8 +140,6 @@ class SweepTracker(Callback):
         if trial.trial_id in self._loggers:
             return self._loggers[trial.trial_id]
         from mlflow.entities import RunStatus
-        from mlflow.environment_variables import MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL
-        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient()
@@ -172,20 +170,10 @@ class SweepTracker(Callback):
             log_config(run_id, cfg, {ROW_PARAM: row} if row else None)
             log_datasets(run_id, cfg)
         total = cfg.train.epochs * steps_per_epoch(cfg)
-        self._loggers[trial.trial_id] = RunLogger(run_id, total, f"trial {trial.trial_id}")
-        # Sampled as a single run's are (MLflow's MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL).
-        interval = MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL.get() or 10
-        self._monitors[trial.trial_id] = SystemMetricsMonitor(
-            run_id, interval, resume_logging=bool(found), tracking_uri=self.tracking_uri
+        self._loggers[trial.trial_id] = RunLogger(
+            run_id, total, f"trial {trial.trial_id}", lead=cfg.train.checkpoint_metric
         )
-        self._monitors[trial.trial_id].start()
         return self._loggers[trial.trial_id]
-
-    def _stop_monitor(self, trial) -> None:
-        """Stop the trial's system-metrics sampling (the trial ended)."""
-        monitor = self._monitors.pop(trial.trial_id, None)
-        if monitor is not None:
-            monitor.finish()
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self._logger(trial)
@@ -197,6 +185,7 @@ class SweepTracker(Callback):
 
         logger = self._logger(trial)
         if BEST_CHECKPOINT in result:
+            logger.log_best(json.loads(result[BEST_REPORT]))
             self._log_model(trial, result[BEST_CHECKPOINT])
             return
         path = result.get(CHECKPOINT_PATH_KEY)
@@ -225,7 +214,7 @@ class SweepTracker(Callback):
         client = MlflowClient()
         if stopped:
             client.set_tag(logger.run_id, "stopped_early", "true")
-        self._stop_monitor(trial)
+        logger.finish()
         client.set_terminated(logger.run_id, "FINISHED")
         summary = ", ".join(
             f"{k}={float(v):.4g}" for k, v in logger.latest.items() if k.startswith("val/")
@@ -234,7 +223,8 @@ class SweepTracker(Callback):
               flush=True)  # fmt: skip
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        run_id = self._logger(trial).run_id
-        self._stop_monitor(trial)
+        logger = self._logger(trial)
+        logger.finish()
+        run_id = logger.run_id
         text = Path(trial.error_file).read_text() if trial.error_file else "unknown error"
         print(f"{self._label(trial)} FAILED: {fail_run(run_id, text)}", flush=True)

@@ -146,14 +146,14 @@ def build_trainer(
 
 
 def best_checkpoint(result, metric: str, mode: str):
-    """The kept checkpoint of a finished Ray Train ``result`` that is best by ``metric``."""
+    """(checkpoint, the metrics reported with it): the kept checkpoint of a finished Ray Train
+    ``result`` that is best by ``metric``."""
     sign = 1 if mode == "min" else -1
 
     def score(entry) -> float:
         return sign * entry[1].get(metric, sign * float("inf"))  # no metric: worst
 
-    checkpoint, _ = min(result.best_checkpoints, key=score)
-    return checkpoint
+    return min(result.best_checkpoints, key=score)
 
 
 def train(cfg: DictConfig) -> TrainResult:
@@ -181,11 +181,12 @@ def train(cfg: DictConfig) -> TrainResult:
     trainer = build_trainer(cfg, run_name, storage_uri(cfg), steps, [MetricsRelay(queue)], score)
     run_id = run.info.run_id
     try:
-        with DriverLogger(queue, run_id, cfg.train.epochs * steps) as logger:
+        with DriverLogger(queue, run_id, cfg.train.epochs * steps, score[0]) as logger:
             result = trainer.fit()
         metrics = logger.latest or dict(result.metrics or {})
         check_finite_validation(metrics)
-        best = best_checkpoint(result, *score)
+        best, best_metrics = best_checkpoint(result, *score)
+        logger.run.log_best(best_metrics)
         with best.as_directory() as directory:
             version = log_model(cfg, run_id, directory, register=True)
         mlflow.set_tag("best_checkpoint", best.path)
