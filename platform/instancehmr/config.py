@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import re
 import typing
 from dataclasses import dataclass, field, is_dataclass
@@ -40,6 +41,26 @@ EXTENDS_KEY = "extends"
 
 class ConfigError(ValueError):
     """A configuration that cannot be used; the message names the file and key."""
+
+
+def yaml_problem(path: str | Path, err: yaml.YAMLError) -> str:
+    """One line naming the file, line and column (1-based) of a YAML syntax error and what is
+    wrong there, e.g. ``a.yaml:2:2: not valid YAML: expected ',' or ']', but got ':' (while
+    parsing a flow sequence)``."""
+    mark = getattr(err, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    context = getattr(err, "context", None)
+    return f"{where}: not valid YAML: {problem}" + (f" ({context})" if context else "")
+
+
+def read_yaml(path: Path, error: type[Exception] = ConfigError) -> Any:
+    """The YAML document in the file ``path``; ``error`` with :func:`yaml_problem`'s line when
+    it is not valid YAML."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise error(yaml_problem(path, err)) from None
 
 
 @dataclass
@@ -273,7 +294,9 @@ def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, Dic
         raise ConfigError(f"{path}: experiment file not found")
     try:
         raw = OmegaConf.load(path)
-    except Exception as err:
+    except yaml.YAMLError as err:
+        raise ConfigError(yaml_problem(path, err)) from None
+    except Exception as err:  # OmegaConf's own checks (duplicate keys, ...)
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(raw, DictConfig):
         raise ConfigError(f"{path}: top level must be a mapping of config keys")
@@ -351,7 +374,7 @@ def config_from_yaml(text: str, source: str, overrides: typing.Sequence[str] = (
     try:
         raw = OmegaConf.create(yaml.safe_load(text))
     except yaml.YAMLError as err:
-        raise ConfigError(f"{source}: not valid YAML: {err}") from None
+        raise ConfigError(yaml_problem(source, err)) from None
     cfg = _merge(OmegaConf.structured(ExperimentConfig), raw, source)
     for key, value in SAVED_BEFORE.items():
         section, leaf = key.rsplit(".", 1)
@@ -381,6 +404,9 @@ def check_config(cfg: DictConfig, source: str = "config") -> None:
     def fail(key: str, why: str) -> typing.NoReturn:
         raise ConfigError(f"{source}: {key}: {why}")
 
+    for key, value in _float_leaves(OmegaConf.to_container(cfg, resolve=True), ""):
+        if not math.isfinite(value):
+            fail(key, f"must be a finite number, got {value}")
     m = cfg.model
     _check_choice(source, "model.backbone", m.backbone, BACKBONES)
     _check_choice(source, "model.pose_representation", m.pose_representation, POSE_REPRESENTATIONS)
@@ -418,10 +444,16 @@ def check_config(cfg: DictConfig, source: str = "config") -> None:
         fail("model.camera_scale_init", f"must be > 0 or null, got {m.camera_scale_init}")
     if len(cfg.optim.betas) != 2:
         fail("optim.betas", f"needs two values, got {list(cfg.optim.betas)}")
-    if cfg.train.batch_size < cfg.scaling.num_workers:
-        fail("train.batch_size", "is the global batch: it must be at least scaling.num_workers")
+    if cfg.train.epochs < 1:
+        fail("train.epochs", f"must be at least 1, got {cfg.train.epochs}")
     if cfg.scaling.num_workers < 1:
-        fail("scaling.num_workers", "must be at least 1")
+        fail("scaling.num_workers", f"must be at least 1, got {cfg.scaling.num_workers}")
+    if cfg.train.batch_size < 1 or cfg.train.batch_size % cfg.scaling.num_workers:
+        fail(
+            "train.batch_size",
+            f"is the global batch, split evenly over scaling.num_workers: "
+            f"{cfg.train.batch_size} is not a positive multiple of {cfg.scaling.num_workers}",
+        )
     if cfg.train.max_failures < -1:
         fail(
             "train.max_failures",
@@ -437,6 +469,18 @@ def check_config(cfg: DictConfig, source: str = "config") -> None:
     lo, hi = cfg.data.augment.crop_scale
     if not 0 < lo <= hi:
         fail("data.augment.crop_scale", f"needs 0 < min <= max, got {[lo, hi]}")
+
+
+def _float_leaves(node: typing.Any, prefix: str) -> typing.Iterator[tuple[str, float]]:
+    """(dotted key, value) of every float in a config container (list items as ``key.i``)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _float_leaves(value, f"{prefix}{key}.")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _float_leaves(value, f"{prefix}{i}.")
+    elif isinstance(node, float):
+        yield prefix[:-1], node
 
 
 def to_yaml(cfg: DictConfig) -> str:

@@ -269,7 +269,7 @@ def test_the_quickstart_learns_its_own_training_images(workdir):
     from instancehmr.data.cards import load_card
     from instancehmr.data.pipeline import make_batch, shard_dir
     from instancehmr.eval.references import training_constant
-    from instancehmr.eval.validation import validate
+    from instancehmr.eval.validation import validate, validation_metrics
     from instancehmr.train.launch import ensure_data
     from instancehmr.train.loop import TrainStep, build_objective, initial_model
 
@@ -295,4 +295,5 @@ def test_the_quickstart_learns_its_own_training_images(workdir):
         model.train()
         assert train_step(batches[step % len(batches)], step) is not None
     metrics = validate(model, body, batches, cfg, "cpu", constant)
+    assert sorted(metrics) == sorted(validation_metrics())  # what sweeps may rank by
     assert metrics["val/mpjpe_vs_constant"] < 0.75, metrics

@@ -92,6 +92,12 @@ def test_overrides_apply_with_types():
         ("embedding_dim", "expected key=value"),
         ("train.checkpoint_mode=best", "train.checkpoint_mode"),
         ("train.checkpoint_metric=train/total", "must be a validation metric (val/...)"),
+        ("optim.lr=nan", "optim.lr: must be a finite number, got nan"),
+        ("optim.weight_decay=inf", "optim.weight_decay: must be a finite number, got inf"),
+        ("optim.betas=[0.9,-inf]", "optim.betas.1: must be a finite number, got -inf"),
+        ("loss.weights.cont=nan", "loss.weights.cont: must be a finite number"),
+        ("train.epochs=0", "train.epochs: must be at least 1, got 0"),
+        ("train.batch_size=0", "train.batch_size: is the global batch"),
     ],
 )
 def test_bad_overrides_name_the_key(override, message):
@@ -122,3 +128,9 @@ def test_bad_files_name_the_file(tmp_path):
         load_config(loop)
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_a_global_batch_that_does_not_split_evenly_over_the_workers_is_refused():
+    with pytest.raises(ConfigError) as err:
+        load_config(BASE, ["train.batch_size=7", "scaling.num_workers=2"])
+    assert "7 is not a positive multiple of 2" in str(err.value)

@@ -10,7 +10,13 @@ PACKAGE = Path(__file__).resolve().parents[2] / "platform" / "instancehmr"
 
 # Lowest first. A package may import packages of lower layers only (docs/design.md#packages).
 LAYERS = [
-    {"atomic", "config", "geometry", "runtime"},  # whole files, config values, maths, Ray start
+    {
+        "atomic",
+        "config",
+        "geometry",
+        "provenance",
+        "runtime",
+    },  # files, config, maths, code keys, Ray
     {"body"},  # the SMPL body, joint sets, the synthetic body
     {"model", "render"},  # the network and its decoding; drawing meshes
     {"data", "losses"},  # records, corpora, shards, the pipeline; the objective

@@ -64,8 +64,25 @@ def _load_mapping(path: Path) -> dict[str, Any]:
     raise BodyModelFileError(f"{path}: unknown extension '{path.suffix}' (expected .npz or .pkl)")
 
 
-def _numeric(path: Path, key: str, value: Any) -> np.ndarray:
+#: The most values a sparse matrix of a body-model file may hold once dense (a regressor of
+#: hundreds of joints over SMPL-X's 10,475 vertices is a few million).
+MAX_DENSE_VALUES = 10**8
+
+
+def _numeric(
+    path: Path, key: str, value: Any, expected: tuple | None = None, text: str = ""
+) -> np.ndarray:
+    """``value`` as a finite numeric array. A sparse matrix's declared shape is checked against
+    ``expected`` (see :func:`_check_shape`) and :data:`MAX_DENSE_VALUES` before it is made dense:
+    a file cannot ask for terabytes."""
     if scipy.sparse.issparse(value):
+        if expected is not None:
+            _check_shape(path, key, value.shape, expected, text)
+        if int(np.prod(value.shape, dtype=np.float64)) > MAX_DENSE_VALUES:
+            raise BodyModelFileError(
+                f"{path}: key '{key}' is a sparse matrix declaring shape {value.shape}, more than "
+                f"{MAX_DENSE_VALUES:,} values: not a body model's"
+            )
         value = value.toarray()
     try:
         array = np.asarray(value)
@@ -78,13 +95,13 @@ def _numeric(path: Path, key: str, value: Any) -> np.ndarray:
     return array
 
 
-def _check_shape(path: Path, key: str, array: np.ndarray, expected: tuple, text: str) -> None:
+def _check_shape(path: Path, key: str, shape: tuple, expected: tuple, text: str) -> None:
     """``expected`` holds ints or None (any size); ``text`` is the expected shape for the message."""
-    ok = array.ndim == len(expected) and all(
-        e is None or e == s for e, s in zip(expected, array.shape, strict=True)
+    ok = len(shape) == len(expected) and all(
+        e is None or e == s for e, s in zip(expected, shape, strict=True)
     )
     if not ok:
-        raise BodyModelFileError(f"{path}: key '{key}' has shape {array.shape}, expected {text}")
+        raise BodyModelFileError(f"{path}: key '{key}' has shape {tuple(shape)}, expected {text}")
 
 
 def read_smpl_file(path: str | Path) -> dict[str, np.ndarray]:
@@ -99,14 +116,17 @@ def read_smpl_file(path: str | Path) -> dict[str, np.ndarray]:
         raise BodyModelFileError(
             f"{path}: missing key '{missing[0]}' (an SMPL model file needs {', '.join(REQUIRED_KEYS)})"
         )
-    arrays = {key: _numeric(path, key, raw[key]) for key in REQUIRED_KEYS}
-
-    v_template = arrays["v_template"]
-    _check_shape(path, "v_template", v_template, (None, 3), "(V, 3)")
+    v_template = _numeric(path, "v_template", raw["v_template"], (None, 3), "(V, 3)")
+    _check_shape(path, "v_template", v_template.shape, (None, 3), "(V, 3)")
     n = v_template.shape[0]
-    _check_shape(path, "weights", arrays["weights"], (n, NUM_JOINTS), f"({n}, {NUM_JOINTS})")
+    per_vertex = {"weights": ((n, NUM_JOINTS), f"({n}, {NUM_JOINTS})"),
+                  "J_regressor": ((NUM_JOINTS, n), f"({NUM_JOINTS}, {n})")}  # fmt: skip
+    arrays = {"v_template": v_template}
+    for key in REQUIRED_KEYS[1:]:
+        arrays[key] = _numeric(path, key, raw[key], *per_vertex.get(key, (None, "")))
+    _check_shape(path, "weights", arrays["weights"].shape, (n, NUM_JOINTS), f"({n}, {NUM_JOINTS})")
     shapedirs = arrays["shapedirs"]
-    _check_shape(path, "shapedirs", shapedirs, (n, 3, None), f"({n}, 3, >={MIN_BETAS})")
+    _check_shape(path, "shapedirs", shapedirs.shape, (n, 3, None), f"({n}, 3, >={MIN_BETAS})")
     if shapedirs.shape[2] < MIN_BETAS:
         raise BodyModelFileError(
             f"{path}: key 'shapedirs' has shape {shapedirs.shape}, expected ({n}, 3, >={MIN_BETAS})"
@@ -114,13 +134,15 @@ def read_smpl_file(path: str | Path) -> dict[str, np.ndarray]:
     posedirs = arrays["posedirs"]
     if posedirs.shape != (n, 3, NUM_POSE_BASIS) and posedirs.size == n * 3 * NUM_POSE_BASIS:
         posedirs = posedirs.reshape(n, 3, NUM_POSE_BASIS)
-    _check_shape(path, "posedirs", posedirs, (n, 3, NUM_POSE_BASIS), f"({n}, 3, {NUM_POSE_BASIS})")
     _check_shape(
-        path, "J_regressor", arrays["J_regressor"], (NUM_JOINTS, n), f"({NUM_JOINTS}, {n})"
+        path, "posedirs", posedirs.shape, (n, 3, NUM_POSE_BASIS), f"({n}, 3, {NUM_POSE_BASIS})"
+    )
+    _check_shape(
+        path, "J_regressor", arrays["J_regressor"].shape, (NUM_JOINTS, n), f"({NUM_JOINTS}, {n})"
     )
 
     faces = arrays["f"]
-    _check_shape(path, "f", faces, (None, 3), "(F, 3)")
+    _check_shape(path, "f", faces.shape, (None, 3), "(F, 3)")
     if not np.issubdtype(faces.dtype, np.integer):
         raise BodyModelFileError(f"{path}: key 'f' has dtype {faces.dtype}, expected integers")
     faces = faces.astype(np.int64)
@@ -128,7 +150,7 @@ def read_smpl_file(path: str | Path) -> dict[str, np.ndarray]:
         raise BodyModelFileError(f"{path}: key 'f' indexes vertices outside [0, {n})")
 
     kintree = arrays["kintree_table"]
-    _check_shape(path, "kintree_table", kintree, (2, NUM_JOINTS), f"(2, {NUM_JOINTS})")
+    _check_shape(path, "kintree_table", kintree.shape, (2, NUM_JOINTS), f"(2, {NUM_JOINTS})")
     kintree = kintree.astype(np.int64)
     kintree[0, 0] = -1  # real files store 4294967295 (uint32 -1) for the root
     parents = kintree[0, 1:]
@@ -177,8 +199,8 @@ def read_joint_regressor(path: str | Path, n_vertices: int) -> np.ndarray:
         raise BodyModelFileError(
             f"{path}: unknown extension '{path.suffix}' (expected .npy or .npz)"
         )
-    regressor = _numeric(path, key, value)
-    _check_shape(path, key, regressor, (None, n_vertices), f"(J, {n_vertices})")
+    regressor = _numeric(path, key, value, (None, n_vertices), f"(J, {n_vertices})")
+    _check_shape(path, key, regressor.shape, (None, n_vertices), f"(J, {n_vertices})")
     return regressor.astype(np.float32)
 
 

@@ -34,8 +34,11 @@ from instancehmr.body.joint_sets import (
 )
 from instancehmr.body.model_file import NUM_POSE_BASIS, NUM_VERTICES
 from instancehmr.body.safe_pickle import load_pickle
+from instancehmr.provenance import code_digest
 
-GENERATOR_VERSION = 3  # bump on any change to the generated arrays: cached copies regenerate
+#: Key of the cached files' generator in ``SMPL_NEUTRAL.pkl``: the digest of this module's code
+#: (:func:`instancehmr.provenance.code_digest`), so an edit to the generator regenerates them.
+GENERATOR_KEY = "generator_code"
 SMPL_FILE = "SMPL_NEUTRAL.pkl"  # plain numpy arrays: unmodified smplx.SMPL(model_path=dir) loads it
 H36M_REGRESSOR_FILE = "J_regressor_h36m.npy"
 NUM_BETAS = 10
@@ -664,14 +667,14 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def write_synthetic_body(out_dir: str | Path) -> Path:
-    """Write ``SMPL_NEUTRAL.pkl`` (a dict of plain arrays plus a 0-d ``generator_version``,
+    """Write ``SMPL_NEUTRAL.pkl`` (a dict of plain arrays plus a 0-d string ``generator_code``,
     SMPL's own file layout without chumpy) and ``J_regressor_h36m.npy`` atomically into
     ``out_dir``; returns the model path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model, h36m = _generate()
     h36m = _in_file_order(h36m)
-    model["generator_version"] = np.array(GENERATOR_VERSION, dtype=np.int64)
+    model[GENERATOR_KEY] = np.array(code_digest(__name__))
     _atomic_write(out_dir / H36M_REGRESSOR_FILE, lambda fh: np.save(fh, h36m))
     path = out_dir / SMPL_FILE
     _atomic_write(path, lambda fh: pickle.dump(model, fh, protocol=4))
@@ -684,18 +687,21 @@ def synthetic_body_dir() -> Path:
     return (Path(root) if root else Path.home() / ".cache" / "instancehmr") / "body"
 
 
-def _cached_version(path: Path) -> int | None:
+def _cached_generator(path: Path) -> str | None:
     try:
-        return int(load_pickle(path)["generator_version"])
+        return str(load_pickle(path)[GENERATOR_KEY])
     except (OSError, ValueError, KeyError, TypeError, EOFError, pickle.UnpicklingError):
         return None
 
 
 def ensure_synthetic_body() -> Path:
     """Path of the cached synthetic ``SMPL_NEUTRAL.pkl``, generated on first use or when the
-    cached ``generator_version`` differs from ``GENERATOR_VERSION``."""
+    cached ``generator_code`` differs from this code's."""
     out_dir = synthetic_body_dir()
     path = out_dir / SMPL_FILE
-    if _cached_version(path) == GENERATOR_VERSION and (out_dir / H36M_REGRESSOR_FILE).is_file():
+    if (
+        _cached_generator(path) == code_digest(__name__)
+        and (out_dir / H36M_REGRESSOR_FILE).is_file()
+    ):
         return path
     return write_synthetic_body(out_dir)

@@ -19,9 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from instancehmr.config import did_you_mean
+from instancehmr.config import did_you_mean, read_yaml
 
 LABELS = ("keypoints_2d", "keypoints_3d", "smpl_gt", "smpl_eft", "intrinsics", "occlusion")
 CARD_FIELDS = {
@@ -93,10 +91,7 @@ def load_card(path: str | Path) -> Card:
     path = card_path(path)
     if not path.is_file():
         raise CardError(f"{path}: corpus card not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise CardError(f"{path}: not valid YAML: {err}") from None
+    raw = read_yaml(path, CardError)
     if not isinstance(raw, dict):
         raise CardError(f"{path}: a card is a mapping of fields {sorted(CARD_FIELDS)}")
     for key in raw:

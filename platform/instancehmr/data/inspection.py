@@ -57,7 +57,7 @@ def summary(path: str | Path) -> str:
     for corpus_dir in find_manifests(path):
         m = json.loads((corpus_dir / MANIFEST).read_text())
         lines.append(
-            f"{m['corpus']} ({m['format']} v{m['converter_version']}, schema v{m['schema_version']}, "
+            f"{m['corpus']} ({m['format']} code {m['code_version']}, schema v{m['schema_version']}, "
             f"hash {m['content_hash']})"
         )
         for split, s in m["splits"].items():

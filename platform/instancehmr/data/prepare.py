@@ -5,9 +5,12 @@ Layout: ``OUT/<corpus>/<split>/part-NNNNN.parquet``, ``OUT/<corpus>/manifest.jso
 
 Every card and every split to prepare is checked before any conversion starts (``splits``
 chooses some splits of each card; by default all). A split's items are cut into
-shards of ``rows_per_shard`` images; each shard has a key hashing the converter's format and
-version, the schema version, the card, the size and modification time of the files the split
-names, and the shard's items, so re-running skips shards whose file exists with the same key.
+shards of ``rows_per_shard`` images; each split has a key hashing the converter's format and
+code (:mod:`instancehmr.provenance`: its module and everything of this package it imports), the
+schema version, the card's fields and the split; each shard's key adds the size and modification
+time of the files the split names and the shard's items, so re-running skips shards whose file
+exists with the same key, and :func:`ensure_prepared` (``train``, ``eval``) prepares again a split
+whose key in the manifest differs.
 Images changed in place under unchanged annotation files are not detected: ``force`` converts
 everything again. Conversion runs as one Ray Data task per shard, in parallel, with
 Ray Data's progress bars. Tasks travel to the workers pickled, so index items keep whatever
@@ -15,8 +18,9 @@ they hold (numpy arrays, tuples, paths) exactly. Samples that fail, through a
 :class:`ConversionError` or any other exception raised while converting them, are counted in the
 manifest and listed in the report with the exception's type and place; the run fails when the
 failure rate of the splits prepared passes ``max_error_rate``. Preparing some splits keeps the
-other splits that the manifest lists, with their error lines, when the same converter and schema
-versions wrote them (shards of older versions are left out of the manifest: prepare them again).
+other splits that the manifest lists, with their error lines, when the same converter code and
+schema version wrote them (shards of other code are left out of the manifest: prepare them
+again).
 """
 
 from __future__ import annotations
@@ -139,6 +143,15 @@ def chosen_splits(card: Card, splits: list[str] | None) -> list[str]:
     return list(dict.fromkeys(splits))
 
 
+def split_key(card: Card, split: str) -> str:
+    """Key of what the card and the code say a split's shards hold: converter format and code,
+    schema version, the card's fields and the split. Cheap: only the card is read. (A shard's
+    key adds the split's files, by size and modification time, and its items.)"""
+    converter = converter_for(card)
+    fields = _card_fingerprint(card)
+    return _digest(converter.format, converter.code_version(), SCHEMA_VERSION, fields, split)
+
+
 def plan_shards(
     card: Card, out_dir: Path, rows_per_shard: int, splits: list[str] | None = None
 ) -> dict[str, list[ShardTask]]:
@@ -152,7 +165,7 @@ def plan_shards(
     plan = {}
     for split in splits:
         items = converter.index(card, split)
-        files = _split_files_stat(card, split)
+        key, files = split_key(card, split), _split_files_stat(card, split)
         chunks = [items[i : i + rows_per_shard] for i in range(0, len(items), rows_per_shard)]
         plan[split] = [
             ShardTask(
@@ -160,15 +173,7 @@ def plan_shards(
                 card_path=str(card.path),
                 split=split,
                 index=i,
-                key=_digest(
-                    converter.format,
-                    converter.version,
-                    SCHEMA_VERSION,
-                    _card_fingerprint(card),
-                    split,
-                    files,
-                    chunk,
-                ),
+                key=_digest(key, files, chunk),
                 items=chunk,
             )
             for i, chunk in enumerate(chunks)
@@ -307,12 +312,12 @@ def prepare_corpus(
 
 
 def _same_writer(manifest: dict[str, Any], card: Card) -> bool:
-    """Whether ``manifest``'s shards were written by the converter and schema versions this
+    """Whether ``manifest``'s shards were written by the converter code and schema version this
     code writes for ``card``."""
     converter = converter_for(card)
     return (
         manifest.get("format") == converter.format
-        and manifest.get("converter_version") == converter.version
+        and manifest.get("code_version") == converter.code_version()
         and manifest.get("schema_version") == SCHEMA_VERSION
     )
 
@@ -337,6 +342,7 @@ def _manifest(
         shards = [by_key[t.key] for t in tasks]
         persons = sum(s["persons"] for s in shards)
         splits[split] = {
+            "key": split_key(card, split),
             "images": sum(s["images"] for s in shards),
             "persons": persons,
             "failed": sum(s["failed"] for s in shards),
@@ -351,7 +357,7 @@ def _manifest(
         "corpus": card.name,
         "card": str(card.path),
         "format": converter.format,
-        "converter_version": converter.version,
+        "code_version": converter.code_version(),
         "schema_version": SCHEMA_VERSION,
         "arrow_schema": ARROW_SCHEMA.to_string(show_schema_metadata=False),
         "content_hash": _digest([s["key"] for split in splits.values() for s in split["shards"]]),
@@ -374,7 +380,14 @@ def prepare(
     splits: list[str] | None = None,
 ) -> list[dict]:
     """Prepare ``splits`` of every card (all of each card's when None) and return the manifests;
+    the arguments (PrepareError: ``max_error_rate`` outside [0, 1], ``rows_per_shard`` below 1),
     all cards and the files of those splits are checked before any conversion (CardError)."""
+    if not 0 <= max_error_rate <= 1:  # NaN fails too
+        raise PrepareError(
+            f"max_error_rate must lie in [0, 1] (a share of samples), got {max_error_rate}"
+        )
+    if rows_per_shard < 1:
+        raise PrepareError(f"rows_per_shard must be at least 1, got {rows_per_shard}")
     out_dir = Path(out_dir)
     cards = [load_card(p) for p in card_paths]
     plans = [plan_shards(card, out_dir, rows_per_shard, splits) for card in cards]
@@ -389,17 +402,18 @@ class DataUnavailable(FileNotFoundError):
 
 
 def ensure_prepared(card: Card, out_dir: str | Path, splits: list[str]) -> dict:
-    """The manifest of ``card``'s shards under ``out_dir`` once ``splits`` have shards: a split
-    without shards, or with shards of an older converter or schema version, is prepared first,
-    and only the splits asked for are (the other splits' raw files need not exist; the manifest
-    keeps them). CardError for a split the card does not have; DataUnavailable, naming the
-    missing file and quoting the card's ``obtain``, when the raw files of a split to prepare are
-    not there."""
+    """The manifest of ``card``'s shards under ``out_dir`` once ``splits`` have shards made by
+    this card and this code: a split without shards, or whose shards another card or other code
+    made (its :func:`split_key` differs), is prepared first, and only the splits asked for are
+    (the other splits' raw files need not exist; the manifest keeps them). CardError for a split
+    the card does not have; DataUnavailable, naming the missing file and quoting the card's
+    ``obtain``, when the raw files of a split to prepare are not there."""
 
     splits = chosen_splits(card, splits)
-    manifest = _read_manifest(Path(out_dir) / card.name)
-    stale = manifest is not None and not _same_writer(manifest, card)
-    if manifest and not stale and all(s in manifest["splits"] for s in splits):
+    manifest = _read_manifest(Path(out_dir) / card.name) or {"splits": {}}
+    made = manifest["splits"]
+    stale = [s for s in splits if s in made and made[s].get("key") != split_key(card, s)]
+    if not stale and all(s in made for s in splits):
         return manifest
     converter = converter_for(card)
     try:
@@ -409,16 +423,15 @@ def ensure_prepared(card: Card, out_dir: str | Path, splits: list[str]) -> dict:
         why = "no data"
         if stale:
             why = (
-                f"its shards under {out_dir} come from {manifest.get('format')} converter "
-                f"version {manifest.get('converter_version')} (schema "
-                f"{manifest.get('schema_version')}), this code writes version "
-                f"{converter.version} (schema {SCHEMA_VERSION}), and the raw files to prepare "
-                "them again are missing"
+                f"its shards of {', '.join(stale)} under {out_dir} were made by another card or "
+                "other code (the card's fields, the converter or what it imports changed), and "
+                "they cannot be prepared again"
             )
         raise DataUnavailable(f"{card.name}: {why}: {err}. To get it: {card.obtain}") from None
     words = " ".join(f"--split {s}" for s in splits)
+    changed = f" (card or code changed since {', '.join(stale)} were made)" if stale else ""
     print(
-        f"{card.name}: preparing {', '.join(splits)} under {out_dir} "
+        f"{card.name}: preparing {', '.join(splits)} under {out_dir}{changed} "
         f"(instancehmr data prepare {card.path} {words})"
     )
     (manifest,) = prepare([card.path], out_dir, splits=splits)

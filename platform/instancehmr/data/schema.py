@@ -110,8 +110,10 @@ class Person:
         box: np.ndarray | None = None,
         **labels,
     ) -> Person:
-        """Labels given in a dataset's own joint order; ``box`` defaults to the labelled
-        keypoints' extent. ``visibility`` holds ``VIS_*`` codes."""
+        """Labels given in a dataset's own joint order; ``box`` (x0, y0, x1, y1, pixels)
+        defaults to the labelled keypoints' extent. ``visibility`` holds ``VIS_*`` codes.
+        RecordError for a given box without positive width and height (a bad annotation: the
+        sample is counted as failed)."""
         kp2d, labelled = joint_set.to_canonical(
             np.asarray(keypoints_2d, np.float32), np.asarray(visibility) != VIS_UNLABELLED
         )
@@ -130,6 +132,13 @@ class Person:
             )
         if box is None:
             box = keypoint_box(kp2d, labelled)
+        else:
+            x0, y0, x1, y1 = np.asarray(box, np.float64).reshape(4)
+            if not (x1 - x0 > 0 and y1 - y0 > 0):  # NaN fails too
+                raise RecordError(
+                    f"box x0, y0, x1, y1 = {x0:g}, {y0:g}, {x1:g}, {y1:g} has width "
+                    f"{x1 - x0:g} and height {y1 - y0:g}: both must be positive"
+                )
         return cls(kp2d, vis, np.asarray(box, np.float32), kp3d, valid3d, **labels)
 
 

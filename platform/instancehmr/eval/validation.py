@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from instancehmr.config import did_you_mean
 from instancehmr.eval.benchmarks import SMPL24_PAIRS, Benchmark
 from instancehmr.eval.evaluators import CenterAPEvaluator, MeshEvaluator, inference_on_dataset
 from instancehmr.eval.protocols import ERRORS, GroundTruthMeshes
@@ -22,6 +23,24 @@ from instancehmr.eval.references import ConstantPose
 VALIDATION = Benchmark("val", "Validation split", None, "val", "mesh", SMPL24_PAIRS)
 #: Metric prefix of each row protocol: the model's own (``gt-centers``) and the references'.
 PREFIXES = {"gt-centers": "val/", "oracle": "val/oracle_", "constant": "val/constant_"}
+
+
+def validation_metrics() -> list[str]:
+    """The names :func:`validate` reports (``val/mpjpe_vs_constant`` and ``val/constant_*``
+    only with a constant predictor), the metrics a run can be judged by."""
+    errors = [f"{prefix}{k}" for prefix in PREFIXES.values() for k in ERRORS]
+    return [*errors, "val/people", "val/mpjpe_vs_constant", "val/center_ap"]
+
+
+def check_validation_metric(metric: str) -> None:
+    """ValueError, with the closest name, when training reports no validation metric
+    ``metric`` (a sweep's or a checkpoint's metric must be one)."""
+    names = validation_metrics()
+    if metric not in names:
+        raise ValueError(
+            f"'{metric}' is not a metric validation reports{did_you_mean(metric, names)}; "
+            f"it reports {', '.join(names)}"
+        )
 
 
 def validate(

@@ -4,6 +4,7 @@ names what the file holds; this module is the only place that knows its keys."""
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -48,14 +49,33 @@ def load_training_state(
     directory: str | Path, map_location: str | torch.device = "cpu"
 ) -> TrainingState:
     """Read a state written by :func:`save_training_state`. FileNotFoundError when the folder
-    holds no ``training_state.pt``; ValueError when the file has no model weights."""
+    holds no ``training_state.pt``; ValueError when the file is not one ``torch.load`` can read
+    as plain tensors and numbers (corrupt, truncated, or holding objects that would run code:
+    it is refused, never executed) or has no model weights."""
     path = Path(directory) / STATE_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{directory}: no {STATE_FILE}; not a training checkpoint")
-    raw = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        raw = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
+        why = unloadable_reason(err)
+        raise ValueError(f"{path}: not a loadable training checkpoint ({why})") from None
     if not isinstance(raw, dict) or "model" not in raw:
         raise ValueError(f"{path}: no model weights; not a training checkpoint")
     return TrainingState(**{f.name: raw[f.name] for f in fields(TrainingState) if f.name in raw})
+
+
+def unloadable_reason(err: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in one line: the unpickler's own
+    reason for content it will not load, else the archive reader's first sentence."""
+    text = str(err)
+    if isinstance(err, pickle.UnpicklingError):
+        detail = text.split("WeightsUnpickler error:", 1)[-1].strip().split("\n")[0].strip()
+        return (
+            "not the tensors and numbers of a checkpoint: corrupt, or objects that could run "
+            f"code, refused unread: {detail}"
+        )
+    return text.split(". ")[0].strip() or type(err).__name__
 
 
 def load_model_state(model: torch.nn.Module, state: TrainingState, source: str) -> None:

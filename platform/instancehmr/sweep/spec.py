@@ -34,10 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from instancehmr.config import ConfigError, did_you_mean, load_config
+from instancehmr.config import ConfigError, did_you_mean, load_config, read_yaml
 from instancehmr.eval.benchmarks import BENCHMARKS
+from instancehmr.eval.validation import check_validation_metric
 
 # optuna (the optuna extra) is optional: imported where it is used.
 
@@ -158,7 +157,7 @@ def ablation_rows(path: Path, rows: Any) -> dict[str, tuple[str, ...]]:
         raise _fail(path, "rows", f"no .yaml files in {entries}")
     out: dict[str, tuple[str, ...]] = {DEFAULT_ROW: ()}
     for file in files:
-        raw = yaml.safe_load(file.read_text()) or {}
+        raw = read_yaml(file) or {}
         if not isinstance(raw, dict):
             raise _fail(path, "rows", f"{file} is not a mapping of config keys")
         if file.stem in out:
@@ -175,8 +174,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: sweep file not found")
-    raw = yaml.safe_load(path.read_text()) or {}
-    return sweep_from_dict(raw, path)
+    return sweep_from_dict(read_yaml(path) or {}, path)
 
 
 def _algorithm(raw: dict, path: Path, space: dict[str, dict]) -> str:
@@ -248,6 +246,10 @@ def sweep_from_dict(raw: Any, path: Path) -> SweepSpec:
         raise _fail(path, "space", "the search space is empty: give at least one key and domain")
     space = {str(k): _domain(path, str(k), v) for k, v in space.items()}
     _check_plain_fields(raw, path)
+    try:
+        check_validation_metric(str(raw["metric"]))
+    except ValueError as err:
+        raise _fail(path, "metric", str(err)) from None
     spec = SweepSpec(
         path=path,
         name=str(raw.get("name") or path.stem),

@@ -152,6 +152,20 @@ def _model_version(client, run, name: str):
     return mlflow.register_model(logged[0].model_uri, name), True
 
 
+def check_model_name(name: str, where: str) -> None:
+    """ValueError naming ``where`` (a flag or config key) when the MLflow model registry would
+    refuse ``name`` (MLflow's own rule: not empty, no '/' or ':', no path tricks)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.validation import _validate_model_name
+
+    try:
+        _validate_model_name(name)
+    except MlflowException as err:
+        raise ValueError(
+            f"{where} {name!r}: the model registry refuses it: {err.message}"
+        ) from None
+
+
 def promote(
     experiment: str,
     metric: str = "val/mpjpe",
@@ -160,10 +174,12 @@ def promote(
     name: str = "instancehmr",
     include_sweeps: bool = False,
 ) -> Promotion:
-    """Promote the best run of ``experiment`` (see the module docstring)."""
+    """Promote the best run of ``experiment`` (see the module docstring). ValueError for a
+    model ``name`` the registry refuses, before anything is read."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    check_model_name(name, "--name")
     client = MlflowClient()
     run = best_run(client, experiment, metric, mode, include_sweeps)
     value = run.data.metrics[metric]

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from instancehmr.body.synthetic import ensure_synthetic_body
+from instancehmr.body.smpl import BodyModel
+from instancehmr.config import ConfigError
 from instancehmr.data.cards import load_card
 from instancehmr.data.pipeline import (
     mix_weights,
@@ -25,8 +26,10 @@ from instancehmr.data.pipeline import (
 )
 from instancehmr.data.prepare import ensure_prepared
 from instancehmr.eval.references import training_constant
+from instancehmr.eval.validation import check_validation_metric
 from instancehmr.runtime import init_ray
 from instancehmr.track.models import log_model
+from instancehmr.track.registry import check_model_name
 from instancehmr.track.relay import DriverLogger, MetricsRelay
 from instancehmr.track.runs import RunFailed, fail_run, start_run
 from instancehmr.train.loop import train_loop_per_worker
@@ -164,8 +167,12 @@ def train(cfg: DictConfig) -> TrainResult:
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     started = time.monotonic()
-    if cfg.body.model_path is None:
-        ensure_synthetic_body()
+    check_model_name(cfg.tracking.registered_model_name, "tracking.registered_model_name")
+    try:
+        check_validation_metric(cfg.train.checkpoint_metric)
+    except ValueError as err:
+        raise ConfigError(f"train.checkpoint_metric: {err}") from None
+    BodyModel.from_config(cfg.body)  # its files read and checked before any work (or written)
     init_ray()
     check_resources(cfg)
     hashes = ensure_data(cfg)

@@ -227,3 +227,19 @@ def test_a_regressor_with_mirrored_rows_is_refused(synthetic_pkl, tmp_path):
     np.save(tmp_path / "short.npy", file[:14])
     with pytest.raises(BodyModelFileError, match="14 rows, expected 17"):
         read_h36m_regressor(tmp_path / "short.npy", v_template)
+
+
+def test_a_sparse_regressor_declaring_an_absurd_shape_is_refused_before_it_is_made_dense(
+    synthetic_pkl, tmp_path
+):
+    """A few bytes of pickle can declare a (24, 10**12) sparse matrix: its dense form would
+    take terabytes. The declared shape is checked first."""
+    data = dict(read_smpl_file(synthetic_pkl))
+    data["J_regressor"] = scipy.sparse.csr_matrix(([1.0], ([0], [5])), shape=(24, 10**12))
+    path = tmp_path / "absurd.pkl"
+    path.write_bytes(pickle.dumps(data, protocol=2))
+    _assert_error(path, "key 'J_regressor' has shape (24, 1000000000000), expected (24, 6890)")
+    data = dict(read_smpl_file(synthetic_pkl))
+    data["posedirs"] = scipy.sparse.csr_matrix(([1.0], ([0], [5])), shape=(10**6, 10**6))
+    path.write_bytes(pickle.dumps(data, protocol=2))
+    _assert_error(path, "key 'posedirs' is a sparse matrix declaring shape (1000000, 1000000)")

@@ -19,7 +19,7 @@ from instancehmr.body.joint_sets import (
 )
 from instancehmr.body.safe_pickle import load_pickle
 from instancehmr.body.synthetic import (
-    GENERATOR_VERSION,
+    GENERATOR_KEY,
     H36M_REGRESSOR_FILE,
     build_h36m_regressor,
     build_synthetic_smpl,
@@ -28,6 +28,7 @@ from instancehmr.body.synthetic import (
     synthetic_body_dir,
     write_synthetic_body,
 )
+from instancehmr.provenance import code_digest
 
 J = {name: i for i, name in enumerate(SMPL24)}
 
@@ -71,7 +72,9 @@ def test_file_layout(data):
     assert data["posedirs"].shape == (6890, 3, 207) and not data["posedirs"].any()
     assert data["J_regressor"].shape == (24, 6890)
     assert data["kintree_table"].tolist() == [list(SMPL_PARENTS), list(range(24))]
-    assert data["generator_version"].shape == () and data["generator_version"] == GENERATOR_VERSION
+    assert data[GENERATOR_KEY].shape == () and str(data[GENERATOR_KEY]) == code_digest(
+        "instancehmr.body.synthetic"
+    )
 
 
 def test_smplx_forward_batch_of_two(model):
@@ -262,7 +265,9 @@ def test_generation_is_deterministic():
     assert build_h36m_regressor().shape == (17, 6890)
 
 
-def test_cache_is_generated_once_and_refreshed_on_version_change(tmp_path, monkeypatch):
+def test_cache_is_generated_once_and_refreshed_when_the_generator_code_changes(
+    tmp_path, monkeypatch
+):
     monkeypatch.setenv("INSTANCEHMR_CACHE", str(tmp_path))
     assert synthetic_body_dir() == tmp_path / "body"
     path = ensure_synthetic_body()
@@ -272,14 +277,15 @@ def test_cache_is_generated_once_and_refreshed_on_version_change(tmp_path, monke
     stamp = path.stat().st_mtime_ns
     assert ensure_synthetic_body() == path and path.stat().st_mtime_ns == stamp
 
+    current = code_digest("instancehmr.body.synthetic")
     stale = load_pickle(path)
-    stale["generator_version"] = np.array(GENERATOR_VERSION - 1)
+    stale[GENERATOR_KEY] = np.array("0123456789abcdef")  # made by other code
     path.write_bytes(pickle.dumps(stale, protocol=4))
     os.utime(path, ns=(stamp, stamp))
     ensure_synthetic_body()
-    assert int(load_pickle(path)["generator_version"]) == GENERATOR_VERSION
+    assert str(load_pickle(path)[GENERATOR_KEY]) == current
     path.write_bytes(b"corrupt")
-    assert int(load_pickle(ensure_synthetic_body())["generator_version"]) == GENERATOR_VERSION
+    assert str(load_pickle(ensure_synthetic_body())[GENERATOR_KEY]) == current
 
 
 def test_default_cache_dir(monkeypatch):

@@ -27,7 +27,6 @@ class ArrayItems(Converter):
     """A test format whose items hold arrays, tuples and paths; item ``boom`` raises."""
 
     format = "test_array_items"
-    version = 1
     split_files: ClassVar[dict[str, str]] = {}
 
     def index(self, card, split) -> list[dict[str, Any]]:
@@ -88,13 +87,17 @@ def test_the_shard_key_sees_every_array_value():
 
 
 def test_only_the_splits_asked_for_are_checked_and_a_stale_manifest_is_not_trusted(tmp_path):
-    """ensure_prepared needs the raw files of the splits it is asked for only; shards an older
-    converter version wrote are prepared again (here: their raw files are missing, so it says
+    """ensure_prepared needs the raw files of the splits it is asked for only; shards other
+    converter code wrote are prepared again (here: their raw files are missing, so it says
     so), an unknown split is a card error."""
     from instancehmr.data.cards import CardError
-    from instancehmr.data.corpora.pw3d import Pw3dConverter
-    from instancehmr.data.prepare import MANIFEST, DataUnavailable, ensure_prepared, plan_shards
-    from instancehmr.data.schema import SCHEMA_VERSION
+    from instancehmr.data.prepare import (
+        MANIFEST,
+        DataUnavailable,
+        ensure_prepared,
+        plan_shards,
+        split_key,
+    )
 
     raw = yaml.safe_load((REPO / "datasets" / "3dpw.yaml").read_text())
     raw["root"] = str(tmp_path / "raw")
@@ -108,15 +111,41 @@ def test_only_the_splits_asked_for_are_checked_and_a_stale_manifest_is_not_trust
     # Only the test split is checked: its folder exists but holds no sequence.
     with pytest.raises(CardError, match=r"splits\.test\.sequences: no \*\.pkl files"):
         plan_shards(card, tmp_path / "shards", 8, ["test"])
-    manifest = {
-        "format": "3dpw", "converter_version": Pw3dConverter.version,
-        "schema_version": SCHEMA_VERSION, "splits": {"test": {"images": 3}},
-    }  # fmt: skip
+    manifest = {"splits": {"test": {"key": split_key(card, "test"), "images": 3}}}
     (tmp_path / "shards" / "3dpw").mkdir(parents=True)
     (tmp_path / "shards" / "3dpw" / MANIFEST).write_text(json.dumps(manifest))
     assert ensure_prepared(card, tmp_path / "shards", ["test"]) == manifest
-    manifest["converter_version"] = Pw3dConverter.version - 1
+    manifest["splits"]["test"]["key"] = "made-by-other-code"
     (tmp_path / "shards" / "3dpw" / MANIFEST).write_text(json.dumps(manifest))
     (tmp_path / "raw" / "sequenceFiles" / "test").rmdir()
-    with pytest.raises(DataUnavailable, match=r"3dpw converter version 1 .* writes version 2"):
+    with pytest.raises(DataUnavailable, match=r"shards of test under .* were made by another card"):
         ensure_prepared(card, tmp_path / "shards", ["test"])
+
+
+def test_shards_are_prepared_again_when_the_card_or_the_generator_code_changes(
+    tmp_path, monkeypatch
+):
+    """``train`` and ``eval`` call ensure_prepared: an edited synthetic card option, or an edit
+    to the code that generates the crowd (its digest), makes the shards again; unchanged,
+    nothing is converted."""
+    from instancehmr.data.corpora.synthetic import SyntheticCrowd
+    from instancehmr.data.prepare import ensure_prepared
+
+    raw = yaml.safe_load((REPO / "datasets" / "synthetic.yaml").read_text())
+    raw["options"].update({"image_size": 64, "sizes": {"train": 2, "val": 1, "test": 1}})
+    path = tmp_path / "synthetic.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    shards = tmp_path / "shards"
+    first = ensure_prepared(load_card(path), shards, ["val"])
+    assert first["shards_converted"] == 1
+    assert ensure_prepared(load_card(path), shards, ["val"]) == first  # up to date: untouched
+
+    raw["options"]["occlusion"] = "severe" if raw["options"]["occlusion"] != "severe" else "none"
+    path.write_text(yaml.safe_dump(raw))
+    edited = ensure_prepared(load_card(path), shards, ["val"])
+    assert edited["shards_converted"] == 1 and edited["content_hash"] != first["content_hash"]
+
+    monkeypatch.setattr(SyntheticCrowd, "code_version", classmethod(lambda cls: "0123456789abcdef"))
+    recoded = ensure_prepared(load_card(path), shards, ["val"])
+    assert recoded["shards_converted"] == 1 and recoded["code_version"] == "0123456789abcdef"
+    assert recoded["content_hash"] not in (first["content_hash"], edited["content_hash"])

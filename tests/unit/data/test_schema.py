@@ -122,3 +122,19 @@ def test_images_without_people_are_valid():
     table = to_table([ImageRecord("c/val/2", "c", "val", b"x", "png", 10, 10)])
     assert table.column("smpl_source").to_pylist() == [[]]
     assert isinstance(table.schema.field("keypoints_2d").type, pa.ListType)
+
+
+@pytest.mark.parametrize(
+    ("box", "size"),
+    [([10, 10, 10, 40], "width 0 and height 30"), ([10, 50, 30, 40], "width 20 and height -10")],
+)
+def test_a_corpus_box_without_area_is_a_bad_annotation(box, size):
+    """A box given by the corpus file must have positive width and height; a box made from the
+    labelled keypoints may be a point (one labelled joint)."""
+    keypoints = np.zeros((17, 2), np.float32)
+    visibility = np.zeros(17, np.int8)
+    with pytest.raises(RecordError, match=f"box x0, y0, x1, y1 = .* has {size}"):
+        Person.from_joint_set(COCO17, keypoints, visibility, box=np.array(box, float))
+    visibility[0] = VIS_VISIBLE
+    point = Person.from_joint_set(COCO17, keypoints, visibility)
+    assert point.box[2] == point.box[0]

@@ -50,3 +50,37 @@ def test_mismatching_checkpoint_is_refused(tiny_cfg, tmp_path):
         load_model_state(build_model(other), load_training_state(tmp_path), str(tmp_path))
     with pytest.raises(FileNotFoundError, match="not a training checkpoint"):
         load_training_state(tmp_path / "missing")
+
+
+class _RunsCode:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo this must never run",))
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"not a checkpoint", "corrupt, or objects that could run code, refused unread"),
+        (None, "PytorchStreamReader failed reading zip archive"),  # truncated
+        ("code", "corrupt, or objects that could run code, refused unread"),
+    ],
+    ids=["garbage", "truncated", "pickled-code"],
+)
+def test_a_file_that_is_not_a_checkpoint_is_one_clear_error(tmp_path, content, why):
+    import pickle
+
+    path = tmp_path / "training_state.pt"
+    if content is None:
+        torch.save({"model": {"w": torch.zeros(1000)}}, path)
+        path.write_bytes(path.read_bytes()[:300])
+    elif content == "code":
+        path.write_bytes(pickle.dumps({"model": _RunsCode()}))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError) as err:
+        load_training_state(tmp_path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: not a loadable training checkpoint (") and why in message
+    assert "\n" not in message

@@ -63,6 +63,8 @@ def test_a_sweep_file_loads_with_trial_overrides_and_checked_corners(tmp_path):
         ({"algorithm": "optuna", "space": {"train.seed": {"grid": [0, 1]}}}, "no grid domains"),
         ({"rows": "missing"}, "neither a folder nor a file"),
         ({"rows": ["bad.yaml"]}, "rows: bad: .*did you mean 'model.embedding_dim'"),
+        ({"metric": "val/mpjep"}, r"metric: 'val/mpjep' is not .*did you mean 'val/mpjpe'"),
+        ({"metric": "train/total"}, "metric: 'train/total' is not a metric validation reports"),
     ],
 )
 def test_bad_sweep_files_fail_before_any_trial_naming_the_field(tmp_path, changes, message):
@@ -70,6 +72,15 @@ def test_bad_sweep_files_fail_before_any_trial_naming_the_field(tmp_path, change
     with pytest.raises(ConfigError, match=message) as err:
         load_sweep(write(tmp_path, **changes))
     assert str(tmp_path / "sweep.yaml") in str(err.value)
+
+
+def test_a_sweep_file_that_is_not_yaml_names_its_line_and_column(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("experiment: quickstart\nspace: {model.embedding_dim: {choice: [32, 64}\n")
+    with pytest.raises(ConfigError) as err:
+        load_sweep(path)
+    assert str(err.value).startswith(f"{path}:2:") and "not valid YAML" in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 def test_a_missing_file_and_missing_fields(tmp_path):

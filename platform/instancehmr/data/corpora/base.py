@@ -26,6 +26,7 @@ from instancehmr.data.schema import (
     Person,
 )
 from instancehmr.geometry import in_frame
+from instancehmr.provenance import code_digest
 
 CONVERTERS: dict[str, type[Converter]] = {}
 
@@ -35,10 +36,10 @@ class ConversionError(ValueError):
 
 
 class Converter(ABC):
-    """One source format. Subclasses set ``format``, ``version`` and ``split_files``."""
+    """One source format. Subclasses set ``format`` and ``split_files``; :meth:`code_version`
+    identifies the code that converts (see :mod:`instancehmr.provenance`)."""
 
     format: ClassVar[str]
-    version: ClassVar[int]
     #: Split fields the format needs: field name -> "file" or "dir".
     split_files: ClassVar[dict[str, str]]
     #: Optional split fields: field name -> "file" or "dir".
@@ -54,6 +55,13 @@ class Converter(ABC):
         #: people and the format's own counts (crowd regions left out, EFT fits matched, ...).
         #: Empty for the others.
         self.stats: dict[str, dict[str, int]] = {}
+
+    @classmethod
+    def code_version(cls) -> str:
+        """Digest of the converter's module and of every module of this package it imports
+        (schema, records, images, for the synthetic crowd the scene, labels, renderer and
+        synthetic body): shards are keyed on it."""
+        return code_digest(cls.__module__)
 
     def check(self, card: Card, split: str) -> None:
         """Every file the split names exists, with the right kind; raises CardError."""

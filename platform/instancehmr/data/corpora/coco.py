@@ -142,7 +142,6 @@ def _require(card: Card, path: Path, obj: Any, key: str, where: str) -> Any:
 
 class CocoKeypoints(Converter):
     format = "coco_keypoints"
-    version = 1
     split_files: ClassVar[dict[str, str]] = {"annotations": "file", "images": "dir"}
     optional_files: ClassVar[dict[str, str]] = {"eft": "file", "cameras": "file"}
 

@@ -46,7 +46,6 @@ LAYOUTS = {"lsp": (4, 1), "lspet": (5, 0)}
 
 class Lsp(Converter):
     format = "lsp"
-    version = 1
     split_files: ClassVar[dict[str, str]] = {"joints": "file", "images": "dir"}
     optional_files: ClassVar[dict[str, str]] = {"eft": "file"}
 

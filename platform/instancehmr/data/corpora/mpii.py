@@ -50,7 +50,6 @@ N_JOINTS = len(MPII16.joints)
 
 class Mpii(Converter):
     format = "mpii"
-    version = 1
     split_files: ClassVar[dict[str, str]] = {"annotations": "file", "images": "dir"}
     optional_files: ClassVar[dict[str, str]] = {"eft": "file"}
 

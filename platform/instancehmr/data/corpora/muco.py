@@ -50,7 +50,6 @@ N_JOINTS = len(MUCO21.joints)
 
 class MucoJsonConverter(Converter):
     format = "muco_json"
-    version = 1
     split_files: ClassVar[dict[str, str]] = {"annotations": "file", "images": "dir"}
 
     def index(self, card: Card, split: str) -> list[dict[str, Any]]:

@@ -62,7 +62,6 @@ def sample_group(sample_id: str) -> str:
 
 class PanopticConverter(Converter):
     format = "panoptic"
-    version = 2
     split_files: ClassVar[dict[str, str]] = {"sequences": "dir"}
 
     def index(self, card: Card, split: str) -> list[dict[str, Any]]:

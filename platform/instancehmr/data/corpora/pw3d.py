@@ -74,7 +74,6 @@ KEYS = ("sequence", *PER_PERSON, "cam_poses", "cam_intrinsics")
 
 class Pw3dConverter(Converter):
     format = "3dpw"
-    version = 2
     split_files: ClassVar[dict[str, str]] = {"sequences": "dir", "images": "dir"}
 
     def index(self, card: Card, split: str) -> list[dict[str, Any]]:

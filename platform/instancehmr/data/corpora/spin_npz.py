@@ -72,7 +72,6 @@ MAX_METRES = 100.0
 
 class SpinNpzConverter(Converter):
     format = "spin_npz"
-    version = 1
     split_files: ClassVar[dict[str, str]] = {"annotations": "file", "images": "dir"}
     optional_files: ClassVar[dict[str, str]] = {"cameras": "file"}
 

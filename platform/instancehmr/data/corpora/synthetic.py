@@ -101,7 +101,6 @@ def sample_seed(seed: int, split: str, index: int) -> np.random.SeedSequence:
 
 class SyntheticCrowd(Converter):
     format = "synthetic_crowd"
-    version = 1
     split_files: ClassVar[dict[str, str]] = {}  # nothing to read: every image is generated
 
     def check(self, card: Card, split: str) -> None:
