@@ -67,7 +67,7 @@ def _train(args: argparse.Namespace) -> None:
     from instancehmr.track.runs import ui_hint, ui_link
     from instancehmr.train.launch import train
 
-    result = train(load_config(args.experiment, args.overrides))
+    result = train(load_config(args.experiment, args.overrides), args.resume_with_changes)
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if k.startswith("val/"))
     print(
         f"run {result.run_name} ({result.run_id}) finished in {result.seconds / 60:.1f} min: {metrics}\n"
@@ -248,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("experiment", help="experiments/NAME.yaml or a bare NAME")
     train.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.epochs=2")
+    train.add_argument(
+        "--resume-with-changes",
+        action="store_true",
+        help="resume the run named tracking.run_name although the config differs from its own: "
+        "the changes are applied (learning rate included) and recorded in the run",
+    )
     train.set_defaults(func=_train, trailing_overrides="overrides")
 
     ev = commands.add_parser(

@@ -297,3 +297,78 @@ def test_the_quickstart_learns_its_own_training_images(workdir):
     metrics = validate(model, body, batches, cfg, "cpu", constant)
     assert sorted(metrics) == sorted(validation_metrics())  # what sweeps may rank by
     assert metrics["val/mpjpe_vs_constant"] < 0.75, metrics
+
+
+def run_named(run_name: str):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("quickstart").experiment_id],
+        f"tags.`instancehmr.run_name` = '{run_name}'",
+    )
+    return run
+
+
+def test_a_crashed_and_an_interrupted_run_say_so_in_mlflow(workdir, monkeypatch):
+    """An error anywhere after the MLflow run starts ends it FAILED with the error; Ctrl+C or
+    SIGTERM (a scheduler's preemption) ends it KILLED. Neither is left RUNNING or closed
+    FINISHED by MLflow's exit handler."""
+    import signal
+
+    from instancehmr.track.runs import RunFailed
+    from instancehmr.train import launch
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the data pipeline could not start")
+
+    monkeypatch.setattr(launch, "build_trainer", crash)
+    with pytest.raises(RunFailed, match="RuntimeError: the data pipeline could not start"):
+        launch.train(tiny(workdir, "crashes"))
+    crashed = run_named("crashes")
+    assert crashed.info.status == "FAILED"
+    assert crashed.data.tags["error"] == "RuntimeError: the data pipeline could not start"
+
+    def preempted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the signal arrives before this ends
+
+    monkeypatch.setattr(launch, "build_trainer", preempted)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        launch.train(tiny(workdir, "preempted"))
+    assert run_named("preempted").info.status == "KILLED"
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
+
+
+def test_resume_with_another_learning_rate_is_refused_then_applied_when_asked(workdir, capsys):
+    """Re-using a run's name with another config used to resume silently: the restored optimizer
+    kept the old learning rate while the checkpoint claimed the new one. Now the CLI refuses
+    with the changes; ``--resume-with-changes`` records them and trains with the new rate."""
+    from mlflow.tracking import MlflowClient
+
+    from instancehmr.cli import main
+
+    root, overrides = workdir
+    argv = [
+        "train", str(REPO / "experiments" / "quickstart.yaml"), *overrides,
+        f"tracking.storage_path={root / 'ray_results'}", "tracking.run_name=lr-change",
+        "optim.schedule=constant", "optim.warmup_steps=0", "tracking.log_every_steps=2",
+    ]  # fmt: skip
+    assert main([*argv, "train.epochs=1", "optim.lr=0.001"]) == 0
+    changed = [*argv, "train.epochs=2", "optim.lr=0.0005"]
+    assert main(changed) == 2
+    err = capsys.readouterr().err
+    assert "was trained with another config: optim.lr 0.001 -> 0.0005, train.epochs 1 -> 2" in err
+    assert main([*changed, "--resume-with-changes"]) == 0
+    run = run_named("lr-change")
+    client = MlflowClient()
+    lrs = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "train/lr")}
+    assert {s: lr for s, lr in lrs.items() if s <= 8} == dict.fromkeys(range(2, 9, 2), 0.001)
+    assert {s: lr for s, lr in lrs.items() if s > 8} == dict.fromkeys(range(10, 17, 2), 0.0005)
+    assert run.data.tags["config_changes"] == (
+        "step 8: optim.lr 0.001 -> 0.0005; train.epochs 1 -> 2"
+    )
+    assert run.data.params["optim.lr"] == "0.001"  # params are the run's first config
+    config = Path(client.download_artifacts(run.info.run_id, "config.yaml", str(root)))
+    assert "lr: 0.0005" in config.read_text()

@@ -2,9 +2,10 @@
 
 :class:`RunLogger` logs one run's reports: metrics with the global step (never a step twice:
 after a restore from checkpoint, a metric is logged only for steps after the last one the run
-has), each epoch's picture from the checkpoint, and a progress line with an ETA; it samples the
-run's system metrics from its first report on, and logs the validation of the run's best
-checkpoint as ``best/val/...``.
+has; NaN and infinities are logged as they are), each epoch's picture from the checkpoint, and a
+progress line with an ETA; it tags a run whose judging metric or total loss is not finite as
+``diverged``, samples the run's system metrics from its first report on, and logs the
+validation of the run's best checkpoint as ``best/val/...``.
 :class:`MetricsRelay` is a Ray Train ``UserCallback`` (it runs in the Train controller): after
 every report it puts rank 0's metrics and the persisted checkpoint into a Ray queue, which
 :class:`DriverLogger` drains into a :class:`RunLogger` in a driver thread (``instancehmr train``).
@@ -33,6 +34,10 @@ VALIDATION = "val/"
 #: Prefix of the best checkpoint's validation metrics (``best/val/mpjpe``); they sort first in
 #: MLflow's compare table.
 BEST = "best/"
+#: Tag of a run whose judging metric or total loss was not finite: where it first happened.
+DIVERGED_TAG = "diverged"
+#: Report keys that say a run diverged when not finite (with the judging metric).
+LOSS = "train/total"
 PROGRESS_KEYS = (
     "train/total",
     "train/images_per_s",
@@ -49,6 +54,12 @@ def logged_steps(run_id: str) -> dict[str, int]:
     client = MlflowClient()
     keys = client.get_run(run_id).data.metrics
     return {k: max(m.step for m in client.get_metric_history(run_id, k)) for k in keys}
+
+
+def _tags(run_id: str) -> dict[str, str]:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient().get_run(run_id).data.tags
 
 
 def validation_first(metrics: dict[str, float], lead: str) -> dict[str, float]:
@@ -82,6 +93,8 @@ class RunLogger:
         self._started = time.monotonic()
         self._first_step: int | None = None
         self._monitor = None  # MLflow's SystemMetricsMonitor, started by the first report
+        #: Where the run first diverged (``step N: key=value``), None while it has not.
+        self.diverged: str | None = _tags(run_id).get(DIVERGED_TAG)  # kept on resume
 
     def _sample_system_metrics(self) -> None:
         import mlflow
@@ -94,6 +107,15 @@ class RunLogger:
             self.run_id, interval, resume_logging=resumed, tracking_uri=mlflow.get_tracking_uri()
         )
         self._monitor.start()
+
+    def _watch_divergence(self, step: int, fresh: dict[str, float]) -> None:
+        """Tag the run ``diverged`` the first time its judging metric or loss is not finite."""
+        from mlflow.tracking import MlflowClient
+
+        bad = [k for k in (self.lead, LOSS) if k in fresh and not math.isfinite(fresh[k])]
+        if bad and self.diverged is None:
+            self.diverged = f"step {step}: " + ", ".join(f"{k}={fresh[k]}" for k in bad)
+            MlflowClient().set_tag(self.run_id, DIVERGED_TAG, self.diverged)
 
     def finish(self) -> None:
         """Stop sampling system metrics (the run ended)."""
@@ -125,7 +147,6 @@ class RunLogger:
             for k, v in metrics.items()
             if k not in COUNTERS
             and isinstance(v, int | float)
-            and math.isfinite(v)
             and step > self.last_steps.get(k, -1)
         }
         if fresh:
@@ -133,6 +154,7 @@ class RunLogger:
             self.last_steps.update(dict.fromkeys(fresh, step))
         if self._monitor is None:
             self._sample_system_metrics()
+        self._watch_divergence(step, fresh)
         if checkpoint is not None:
             with checkpoint.as_directory() as directory:
                 picture = Path(directory) / PICTURE

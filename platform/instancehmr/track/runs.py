@@ -6,10 +6,13 @@ workers' metrics reach it through Ray (see :mod:`instancehmr.track.relay`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform as _platform
 import re
 import subprocess
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from instancehmr import __version__
 from instancehmr.config import config_hash, to_yaml
+from instancehmr.runtime import sigterm_as_interrupt
 from instancehmr.track.datasets import log_datasets
 
 # Imported inside the functions that use them, to keep this module light: MLflow, Ray, smplx, torch.
@@ -154,8 +158,82 @@ def find_run(experiment_id: str, run_name: str) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
-def start_run(cfg: DictConfig, run_name: str, manifest_hashes: dict[str, str]):
-    """Start the MLflow run of a training run, or reopen it when ``run_name`` exists (resume).
+def config_changes(run_id: str, cfg: DictConfig) -> dict[str, tuple[str, str]]:
+    """{dotted key: (the run's value, ``cfg``'s value)} for every key where ``cfg`` differs from
+    the run's current config (its ``config.yaml``, rewritten by each accepted change)."""
+    import mlflow
+    import yaml
+
+    if mlflow.get_run(run_id).data.tags.get("config_hash") == config_hash(cfg):
+        return {}
+    text = mlflow.artifacts.load_text(f"runs:/{run_id}/config.yaml")
+    old = flat_params(OmegaConf.create(yaml.safe_load(text)))
+    new = flat_params(cfg)
+    keys = sorted(old.keys() | new.keys())
+    return {
+        k: (old.get(k, "<absent>"), new.get(k, "<absent>"))
+        for k in keys
+        if old.get(k) != new.get(k)
+    }
+
+
+def check_resume(cfg: DictConfig, run_name: str, with_changes: bool) -> dict[str, tuple[str, str]]:
+    """Before any work: the config changes a resume of ``run_name`` would make (empty for a new
+    run or the same config). A ValueError listing them (old -> new) unless ``with_changes``:
+    resuming must not silently train, checkpoint and record another config than the run's."""
+    import mlflow
+
+    use_tracking_uri(cfg)
+    experiment = mlflow.get_experiment_by_name(cfg.name)
+    run_id = None if experiment is None else find_run(experiment.experiment_id, run_name)
+    changes = {} if run_id is None else config_changes(run_id, cfg)
+    if changes and not with_changes:
+        listed = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changes.items())
+        raise ValueError(
+            f"run '{run_name}' ({run_id}) was trained with another config: {listed}. Resume it "
+            "with these changes applied and recorded with --resume-with-changes, or start a new "
+            "run with another tracking.run_name"
+        )
+    return changes
+
+
+CHANGES_TAG = "config_changes"
+
+
+def record_config_changes(
+    run_id: str, cfg: DictConfig, changes: dict[str, tuple[str, str]]
+) -> None:
+    """Record a resume's accepted ``changes``: at which step (the last finished epoch's), as
+    ``config_changes/step_NNNNNN.yaml`` and a line appended to tag ``config_changes``; the run's
+    ``config.yaml`` and ``config_hash`` become ``cfg``'s (its params keep the first values)."""
+    import mlflow
+    import yaml
+
+    client = mlflow.tracking.MlflowClient()
+    epochs = client.get_metric_history(run_id, "epochs_done")
+    step = max((m.step for m in epochs), default=0)
+    listed = "; ".join(f"{k} {old} -> {new}" for k, (old, new) in changes.items())
+    previous = client.get_run(run_id).data.tags.get(CHANGES_TAG)
+    line = f"step {step}: {listed}"
+    client.set_tag(run_id, CHANGES_TAG, f"{previous}\n{line}" if previous else line)
+    record = {k: {"old": old, "new": new} for k, (old, new) in changes.items()}
+    client.log_text(
+        run_id,
+        yaml.safe_dump({"step": step, "changes": record}),
+        f"config_changes/step_{step:06d}.yaml",
+    )
+    client.log_text(run_id, to_yaml(cfg), "config.yaml")
+    client.set_tag(run_id, "config_hash", config_hash(cfg))
+
+
+def start_run(
+    cfg: DictConfig,
+    run_name: str,
+    manifest_hashes: dict[str, str],
+    changes: dict[str, tuple[str, str]] | None = None,
+):
+    """Start the MLflow run of a training run, or reopen it when ``run_name`` exists (resume,
+    recording the accepted config ``changes`` of :func:`check_resume`).
 
     Returns (active run, resumed flag). A new run gets the flattened config as params, the tags
     of :func:`run_tags` and the resolved config as an artifact. Its system metrics are sampled
@@ -167,6 +245,8 @@ def start_run(cfg: DictConfig, run_name: str, manifest_hashes: dict[str, str]):
     experiment = mlflow.set_experiment(cfg.name)
     run_id = find_run(experiment.experiment_id, run_name)
     if run_id is not None:
+        if changes:
+            record_config_changes(run_id, cfg, changes)
         return mlflow.start_run(run_id=run_id, log_system_metrics=False), True
     tags = {RUN_NAME_TAG: run_name, **run_tags(cfg, manifest_hashes)}
     run = mlflow.start_run(run_name=run_name, tags=tags, log_system_metrics=False)
@@ -186,6 +266,28 @@ def log_config(run_id: str, cfg: DictConfig, extra: dict[str, str] | None = None
     for i in range(0, len(keys), 100):  # MLflow takes at most 100 params per call
         client.log_batch(run_id, params=[Param(k, params[k]) for k in keys[i : i + 100]])
     client.log_text(run_id, to_yaml(cfg), "config.yaml")
+
+
+@contextlib.contextmanager
+def run_outcome(run_id: str, label: str) -> Iterator[None]:
+    """Close the active MLflow run ``run_id`` as what happened in the block: FINISHED when it
+    ends, KILLED on Ctrl+C or SIGTERM (the KeyboardInterrupt raised again), FAILED with the
+    error (:func:`fail_run`) on any other exception, raised again as :class:`RunFailed` naming
+    ``label`` and the error. A run is never left RUNNING, nor closed FINISHED by MLflow's exit
+    handler after a crash."""
+    import mlflow
+
+    try:
+        with sigterm_as_interrupt():
+            yield
+    except KeyboardInterrupt:
+        mlflow.end_run("KILLED")
+        raise
+    except Exception as err:
+        mlflow.end_run("FAILED")  # closes the active run; fail_run records why
+        message = fail_run(run_id, "".join(traceback.format_exception(err)))
+        raise RunFailed(f"run {label} ({run_id}) FAILED: {message}") from err
+    mlflow.end_run()
 
 
 def error_message(text: str) -> str:

@@ -215,6 +215,10 @@ class SweepTracker(Callback):
         if stopped:
             client.set_tag(logger.run_id, "stopped_early", "true")
         logger.finish()
+        if logger.diverged is not None:  # a model of NaN: the trial failed, whatever Tune says
+            why = fail_run(logger.run_id, f"DivergedError: not finite at {logger.diverged}")
+            print(f"{self._label(trial)} FAILED: {why}", flush=True)
+            return
         client.set_terminated(logger.run_id, "FINISHED")
         summary = ", ".join(
             f"{k}={float(v):.4g}" for k, v in logger.latest.items() if k.startswith("val/")

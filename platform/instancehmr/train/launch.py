@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from instancehmr.runtime import init_ray
 from instancehmr.track.models import log_model
 from instancehmr.track.registry import check_model_name
 from instancehmr.track.relay import DriverLogger, MetricsRelay
-from instancehmr.track.runs import RunFailed, fail_run, start_run
+from instancehmr.track.runs import RunFailed, check_resume, run_outcome, start_run
 from instancehmr.train.loop import train_loop_per_worker
 
 # Imported inside the functions that use them, to keep this module light: Ray, MLflow.
@@ -159,8 +158,12 @@ def best_checkpoint(result, metric: str, mode: str):
     return min(result.best_checkpoints, key=score)
 
 
-def train(cfg: DictConfig) -> TrainResult:
-    """Run the experiment ``cfg`` (already validated) and return where everything went."""
+def train(cfg: DictConfig, resume_with_changes: bool = False) -> TrainResult:
+    """Run the experiment ``cfg`` (already validated) and return where everything went.
+
+    A ``tracking.run_name`` that exists resumes that run; with a config other than the run's it
+    is refused (ValueError listing the changes) unless ``resume_with_changes``, which records
+    the changes in the run and applies them, the optimizer's learning rate included."""
     import mlflow
     import ray
     from ray.util.queue import Queue
@@ -173,38 +176,34 @@ def train(cfg: DictConfig) -> TrainResult:
     except ValueError as err:
         raise ConfigError(f"train.checkpoint_metric: {err}") from None
     BodyModel.from_config(cfg.body)  # its files read and checked before any work (or written)
+    run_name = cfg.tracking.run_name or f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    changes = check_resume(cfg, run_name, resume_with_changes)
     init_ray()
     check_resources(cfg)
     hashes = ensure_data(cfg)
-    run_name = cfg.tracking.run_name or f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     steps = steps_per_epoch(cfg)
-    run, resumed = start_run(cfg, run_name, hashes)
-    print(f"{'resuming' if resumed else 'starting'} run {run_name} ({run.info.run_id}): "
-          f"{cfg.train.epochs} epochs x {steps} steps, {cfg.scaling.num_workers} workers", flush=True)  # fmt: skip
-    # The relay lives with the driver: on a worker's node, losing that node would end the run.
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-    queue = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
-    score = (cfg.train.checkpoint_metric, cfg.train.checkpoint_mode)
-    trainer = build_trainer(cfg, run_name, storage_uri(cfg), steps, [MetricsRelay(queue)], score)
+    run, resumed = start_run(cfg, run_name, hashes, changes)
     run_id = run.info.run_id
-    try:
+    print(f"{'resuming' if resumed else 'starting'} run {run_name} ({run_id}): "
+          f"{cfg.train.epochs} epochs x {steps} steps, {cfg.scaling.num_workers} workers", flush=True)  # fmt: skip
+    with run_outcome(run_id, run_name):
+        # The relay lives with the driver: on a worker's node, losing that node would end the run.
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        queue = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
+        score = (cfg.train.checkpoint_metric, cfg.train.checkpoint_mode)
+        callbacks = [MetricsRelay(queue)]
+        trainer = build_trainer(cfg, run_name, storage_uri(cfg), steps, callbacks, score)
         with DriverLogger(queue, run_id, cfg.train.epochs * steps, score[0]) as logger:
             result = trainer.fit()
         metrics = logger.latest or dict(result.metrics or {})
         check_finite_validation(metrics)
+        if logger.run.diverged is not None:
+            raise RunFailed(f"the run diverged ({logger.run.diverged} is not finite)")
         best, best_metrics = best_checkpoint(result, *score)
         logger.run.log_best(best_metrics)
         with best.as_directory() as directory:
             version = log_model(cfg, run_id, directory, register=True)
         mlflow.set_tag("best_checkpoint", best.path)
-    except KeyboardInterrupt:
-        mlflow.end_run("KILLED")
-        raise
-    except Exception as err:
-        mlflow.end_run("FAILED")  # closes the active run; fail_run records why
-        message = fail_run(run_id, "".join(traceback.format_exception(err)))
-        raise RunFailed(f"run {run_name} ({run_id}) FAILED: {message}") from err
-    mlflow.end_run()
     return TrainResult(run_id, run_name, best.path, metrics, version, time.monotonic() - started,
                        run.info.experiment_id, mlflow.get_tracking_uri())  # fmt: skip
 

@@ -91,6 +91,22 @@ def build_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def apply_optim_config(optimizer, scheduler, optim_cfg) -> None:
+    """Put the config's learning rate, betas and weight decay into a restored optimizer and
+    schedule (their state dicts hold the values they were built with): a resume with another
+    config trains with the new values from the restored step on, at the schedule's factor for
+    that step. With an unchanged config this changes nothing."""
+    scheduler.base_lrs = [optim_cfg.lr] * len(optimizer.param_groups)
+    factor = scheduler.lr_lambdas[0](scheduler.last_epoch)
+    for group in optimizer.param_groups:
+        group.update(
+            initial_lr=optim_cfg.lr,
+            lr=optim_cfg.lr * factor,
+            betas=tuple(optim_cfg.betas),
+            weight_decay=optim_cfg.weight_decay,
+        )
+
+
 def build_prior(body_cfg) -> GaussianMixturePrior:
     if body_cfg.prior_path:
         return GaussianMixturePrior.from_file(body_cfg.prior_path)
@@ -297,12 +313,14 @@ class Worker:
         self.start_epoch, self.step = 0, 0
 
     def restore(self, checkpoint) -> None:
-        """Weights, optimizer, schedule, loss scale and counters from a Ray Train checkpoint."""
+        """Weights, optimizer, schedule, loss scale and counters from a Ray Train checkpoint;
+        the optimizer's hyper-parameters from this run's config (:func:`apply_optim_config`)."""
         with checkpoint.as_directory() as directory:
             state = load_training_state(directory, map_location=self.device)
         load_model_state(self.core, state, "resume checkpoint")
         self.train_step.optimizer.load_state_dict(state.optimizer)
         self.train_step.scheduler.load_state_dict(state.scheduler)
+        apply_optim_config(self.train_step.optimizer, self.train_step.scheduler, self.cfg.optim)
         self.train_step.scaler.load_state_dict(state.scaler)
         self.start_epoch, self.step = state.epoch + 1, state.step
 

@@ -1,8 +1,9 @@
+import math
 import time
 
 import pytest
 
-from instancehmr.track.relay import RunLogger, validation_first
+from instancehmr.track.relay import DIVERGED_TAG, RunLogger, validation_first
 
 
 @pytest.fixture
@@ -48,3 +49,19 @@ def test_the_best_checkpoints_validation_is_logged_under_best(client):
     logger.log_best({"step": 8, "epoch": 1, "val/mpjpe": 120.5, "train/total": 3.0})
     assert client.get_run(run_id).data.metrics == {"best/val/mpjpe": 120.5}
     assert client.get_metric_history(run_id, "best/val/mpjpe")[0].step == 8
+
+
+def test_a_diverging_run_logs_its_nan_and_is_tagged_where_it_diverged(client):
+    """The metrics relay used to drop non-finite values: the run then showed its last finite
+    (untrained) validation as if nothing had happened."""
+    run_id = client.create_run(client.create_experiment("e")).info.run_id
+    logger = RunLogger(run_id, lead="val/mpjpe")
+    logger.log({"step": 0, "epoch": -1, "val/mpjpe": 545.6, "val/oracle_mpjpe": math.nan}, None)
+    assert logger.diverged is None and DIVERGED_TAG not in client.get_run(run_id).data.tags
+    logger.log({"step": 4, "epoch": 0, "val/mpjpe": math.nan, "train/total": 3.0}, None)
+    logger.finish()
+    history = [(m.step, m.value) for m in client.get_metric_history(run_id, "val/mpjpe")]
+    assert history[0] == (0, 545.6) and history[1][0] == 4 and math.isnan(history[1][1])
+    assert math.isnan(client.get_run(run_id).data.metrics["val/mpjpe"])
+    assert client.get_run(run_id).data.tags[DIVERGED_TAG] == "step 4: val/mpjpe=nan"
+    assert RunLogger(run_id).diverged == "step 4: val/mpjpe=nan"  # a resumed run remembers

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from instancehmr.train.loop import build_optimizer, build_scheduler
+from instancehmr.train.loop import apply_optim_config, build_optimizer, build_scheduler
 
 
 def test_step_schedule_decays_at_milestones(tiny_cfg):
@@ -39,6 +39,44 @@ def test_cosine_schedule_with_warmup(tiny_cfg):
         [0.5, 0.5 * (1 + math.cos(math.pi / 4)), 0.5, 0.5 * (1 + math.cos(3 * math.pi / 4)), 0.0],
         abs=1e-9,
     )
+
+
+def test_a_restored_optimizer_trains_with_the_configs_learning_rate(tiny_cfg):
+    """Restoring the optimizer and schedule state brings back the learning rate they were built
+    with; a resume with a changed ``optim.lr`` must train with the new one, at the schedule's
+    factor for the restored step, and an unchanged config must change nothing."""
+    from omegaconf import OmegaConf
+
+    old = OmegaConf.merge(
+        tiny_cfg.optim,
+        {"schedule": "step", "milestones": [1], "gamma": 0.1, "lr": 1e-3, "warmup_steps": 0},
+    )
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = build_optimizer(old, [param])
+    sched = build_scheduler(old, opt, steps_per_epoch=2, epochs=2)
+    for _ in range(3):  # past the milestone: factor 0.1
+        param.grad = torch.ones(1)
+        opt.step()
+        sched.step()
+    saved = opt.state_dict(), sched.state_dict()
+
+    def restored(optim):
+        fresh = torch.nn.Parameter(torch.zeros(1))
+        opt2 = build_optimizer(optim, [fresh])
+        sched2 = build_scheduler(optim, opt2, steps_per_epoch=2, epochs=2)
+        opt2.load_state_dict(saved[0])
+        sched2.load_state_dict(saved[1])
+        apply_optim_config(opt2, sched2, optim)
+        return opt2, sched2
+
+    same, _ = restored(old)
+    assert same.param_groups[0]["lr"] == pytest.approx(1e-4)
+    new = OmegaConf.merge(old, {"lr": 5e-3, "weight_decay": 0.01})
+    changed, sched2 = restored(new)
+    assert changed.param_groups[0]["lr"] == pytest.approx(5e-4)  # 5e-3 x the factor 0.1
+    assert changed.param_groups[0]["weight_decay"] == 0.01
+    sched2.step()
+    assert changed.param_groups[0]["lr"] == pytest.approx(5e-4)  # the schedule goes on from it
 
 
 def test_non_finite_losses_and_gradients_are_skipped_counted_and_stop_the_run():
