@@ -136,7 +136,8 @@ class NonFiniteGuard:
     def should_skip(self, value: torch.Tensor, step: int, what: str = "loss") -> bool:
         """True when ``value`` (a scalar) is not finite on some worker; NonFiniteLossError after
         ``max_in_row`` skipped steps in a row."""
-        flag = torch.tensor([1.0 if torch.isfinite(value) else 0.0])
+        # On ``value``'s device: NCCL (Ray Train's backend on GPUs) all-reduces GPU tensors only.
+        flag = torch.isfinite(value.detach()).to(torch.float32).reshape(1)
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(flag, op=dist.ReduceOp.MIN)
         if flag.item() == 1.0:

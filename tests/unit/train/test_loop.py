@@ -116,3 +116,30 @@ def test_a_final_validation_that_is_not_finite_fails_the_run():
     check_finite_validation({"val/mpjpe": 80.0, "train/total": float("nan"), "step": 3})
     with pytest.raises(RunFailed, match=r"not finite \(val/mpjpe=nan\)"):
         check_finite_validation({"val/mpjpe": float("nan"), "val/pa_mpjpe": 50.0})
+
+
+def _guard_rank(rank: int, world: int, store_path: str, results) -> None:
+    """One DDP rank under gloo: rank 1 alone sees a NaN loss at step 1."""
+    import torch.distributed as dist
+
+    from instancehmr.train.loop import NonFiniteGuard
+
+    dist.init_process_group("gloo", init_method=f"file://{store_path}", rank=rank, world_size=world)
+    try:
+        guard = NonFiniteGuard(max_in_row=3)
+        losses = [torch.tensor(1.0), torch.tensor(float("nan") if rank == 1 else 2.0)]
+        results[rank] = [guard.should_skip(loss, step) for step, loss in enumerate(losses)]
+    finally:
+        dist.destroy_process_group()
+
+
+def test_the_guard_all_reduces_on_the_loss_device_so_every_rank_skips_together(tmp_path):
+    """Under DDP every rank must skip the same steps (else their gradients' all-reduce hangs);
+    the flag is all-reduced on the loss's own device, as NCCL on GPUs requires (here: gloo on
+    CPU, the same code path)."""
+    import torch.multiprocessing as mp
+
+    with mp.Manager() as manager:
+        results = manager.dict()
+        mp.spawn(_guard_rank, args=(2, str(tmp_path / "store"), results), nprocs=2, join=True)
+        assert dict(results) == {0: [False, True], 1: [False, True]}
