@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from servers import free_port, wait_until_up
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -27,12 +26,6 @@ pytestmark = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
     reason="the browser check needs Chromium and ChromeDriver (Debian: chromium chromium-driver)",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +51,7 @@ def ui(ablation, promoted):
     with open(root / "mlflow-ui.log", "w") as log:
         server = subprocess.Popen(argv, cwd=root, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    server.kill()
-                    pytest.fail("mlflow ui did not start:\n" + (root / "mlflow-ui.log").read_text())
-                time.sleep(0.5)
+        wait_until_up(f"{base}/health", server, (root / "mlflow-ui.log").read_text)
         yield base
         server.terminate()
         server.wait(timeout=30)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from servers import free_port, wait_until_up
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -182,12 +182,6 @@ def test_the_registered_model_predicts_through_the_cli_and_in_plain_python(workd
         assert np.allclose(mine["translation"], theirs["translation"], atol=1e-5)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_mlflow_models_serve_answers_a_request(workdir, registered):
     uri, _ = registered
     port = free_port()
@@ -200,15 +194,7 @@ def test_mlflow_models_serve_answers_a_request(workdir, registered):
         cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None, server.stdout.read()[-3000:]
-                assert time.monotonic() < deadline, "the server did not start in 120 s"
-                time.sleep(1)
+        wait_until_up(f"http://127.0.0.1:{port}/ping", server, server.stdout.read)
         image = base64.b64encode((workdir / "photos" / "wide.jpg").read_bytes()).decode()
         body = json.dumps({"dataframe_records": [{"image": image}], "params": {"fov": 50.0}})
         request = urllib.request.Request(
