@@ -16,14 +16,21 @@ def test_the_end_of_an_ablation_says_what_to_do_next(ablation):
     assert "Ray dashboard: http://127.0.0.1:" in out
 
 
+#: Ray's own notices about this machine, printed by its driver whatever the log settings: token
+#: authentication, once, and the raylet's note each time a multiple of the 2 cores' worker
+#: start-up concurrency is passed (every trial starts its own Train controller, workers and
+#: Ray Data actors; how many notes depends on timing).
+RAY_NOTICES = ("Token authentication is enabled", "maximum expected startup concurrency")
+
+
 def test_the_console_keeps_to_progress_and_real_warnings(ablation):
-    """Library warnings go to the log file, Ray's workers to theirs; what is left are Ray's own
-    notices about this machine (token authentication, worker start-up on 2 cores)."""
-    warnings = [line for line in ablation[1].splitlines() if "warning" in line.lower()]
-    assert len(warnings) <= 3, "\n".join(warnings)
-    assert not [line for line in ablation[1].splitlines() if "Warning:" in line], (
-        "a library warning"
-    )
+    """Library warnings go to the log file, Ray's workers to theirs: no warning line is left on
+    the console but Ray's notices about this machine."""
+    lines = ablation[1].splitlines()
+    warnings = [line for line in lines if "warning" in line.lower()]
+    assert [line for line in warnings if not any(n in line for n in RAY_NOTICES)] == []
+    assert sum(RAY_NOTICES[0] in line for line in warnings) == 1
+    assert "Trial status" not in ablation[1]  # Tune's own tables every 30 s: our lines instead
 
 
 def test_trials_read_in_the_runs_table_as_row_and_seed(store):

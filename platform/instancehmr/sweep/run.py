@@ -15,7 +15,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -72,6 +72,27 @@ def base_configs(spec: SweepSpec) -> dict[str, str]:
     return {
         row: to_yaml(load_config(spec.experiment, spec.base_overrides(row or None))) for row in rows
     }
+
+
+def without_twin_rows(spec: SweepSpec, bases: dict[str, str]) -> tuple[SweepSpec, dict[str, str]]:
+    """``spec`` and ``bases`` without the rows whose resolved config equals an earlier row's
+    (a row file that sets what the base experiment already has, e.g. ``dim32`` on quickstart,
+    whose embedding is 32): their trials would repeat their twin's. Each is named on the
+    console."""
+    kept: dict[str, str] = {}
+    twins: dict[str, str] = {}
+    for row, text in bases.items():
+        twin = next((r for r, t in kept.items() if t == text), None)
+        if twin is None:
+            kept[row] = text
+        else:
+            twins[row] = twin
+    for row, twin in twins.items():
+        print(f"row {row} is the same config as row {twin} on {spec.experiment}: left out",
+              flush=True)  # fmt: skip
+    if not twins:
+        return spec, bases
+    return replace(spec, rows={r: spec.rows[r] for r in kept}), kept
 
 
 def prepare(spec: SweepSpec, bases: dict[str, str], driver_cpus: int) -> dict[str, str]:
@@ -203,7 +224,7 @@ def _tuner(spec: SweepSpec, bases: dict[str, str], storage: str, driver_cpus: in
             trial_dirname_creator=_trial_name,
         ),
         run_config=ray.tune.RunConfig(
-            name=spec.name, storage_path=storage, callbacks=[tracker], verbose=1
+            name=spec.name, storage_path=storage, callbacks=[tracker], verbose=0
         ),
     )
 
@@ -214,7 +235,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, retry_failed: bool = False)
     from mlflow.tracking import MlflowClient
 
     started = time.monotonic()
-    bases = base_configs(spec)
+    spec, bases = without_twin_rows(spec, base_configs(spec))
     base = config_from_yaml(next(iter(bases.values())), str(spec.path))
     storage = storage_uri(base)
     init_ray()

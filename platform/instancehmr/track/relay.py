@@ -34,6 +34,8 @@ VALIDATION = "val/"
 #: Prefix of the best checkpoint's validation metrics (``best/val/mpjpe``); they sort first in
 #: MLflow's compare table.
 BEST = "best/"
+#: Validation metrics of the reference predictors and the people count, not of the model.
+REFERENCE_ROWS = ("val/constant_", "val/oracle_", "val/people")
 #: Tag of a run whose judging metric or total loss was not finite: where it first happened.
 DIVERGED_TAG = "diverged"
 #: Report keys that say a run diverged when not finite (with the judging metric).
@@ -124,14 +126,18 @@ class RunLogger:
             self._monitor = None
 
     def log_best(self, metrics: dict[str, Any]) -> None:
-        """Log the validation of the run's best checkpoint (``metrics``: the report it was saved
-        with) as ``best/val/...`` at that report's step."""
+        """Log the model's own validation at the run's best checkpoint (``metrics``: the report
+        it was saved with) as ``best/val/...`` at that report's step; the reference predictors'
+        rows (``val/constant_*``, ``val/oracle_*``) and ``val/people`` are the same for every
+        run and stay out of that list."""
         import mlflow
 
         best = {
             f"{BEST}{k}": float(v)
             for k, v in metrics.items()
-            if k.startswith(VALIDATION) and isinstance(v, int | float)
+            if k.startswith(VALIDATION)
+            and not k.startswith(REFERENCE_ROWS)
+            and isinstance(v, int | float)
         }
         if best:
             mlflow.log_metrics(best, step=int(metrics.get("step", 0)), run_id=self.run_id)

@@ -23,6 +23,23 @@ def test_ablate_builds_rows_times_seeds_on_any_experiment(monkeypatch):
         ablation_spec(["experiments/ablations"], "quickstart", 0, [])
 
 
+def test_a_row_that_repeats_the_base_is_left_out(monkeypatch, capsys):
+    """quickstart's embedding is already 32: the ``dim32`` row would train the default's
+    config again under another name (a fresh user's ablation spent two trials on it)."""
+    from instancehmr.sweep.run import base_configs, without_twin_rows
+
+    monkeypatch.chdir(REPO)
+    spec = ablation_spec(["experiments/ablations"], "quickstart", 2, ["train.epochs=1"])
+    kept, bases = without_twin_rows(spec, base_configs(spec))
+    assert "dim32" not in kept.rows and "dim32" not in bases
+    assert set(kept.rows) == set(spec.rows) - {"dim32"} and kept.num_trials == 10
+    assert "row dim32 is the same config as row default on quickstart: left out" in (
+        capsys.readouterr().out
+    )
+    base = ablation_spec(["experiments/ablations"], "base", 1, [])
+    assert without_twin_rows(base, base_configs(base))[0] == base  # every row differs on base
+
+
 def test_sweep_commands_refuse_bad_input_before_starting_ray(monkeypatch, tmp_path, capsys):
     monkeypatch.chdir(REPO)
     assert main(["sweep", str(tmp_path / "nope.yaml")]) == 2

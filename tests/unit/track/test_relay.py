@@ -46,7 +46,8 @@ def test_a_new_runs_first_metric_is_its_validation_and_system_metrics_follow(cli
 def test_the_best_checkpoints_validation_is_logged_under_best(client):
     run_id = client.create_run(client.create_experiment("e")).info.run_id
     logger = RunLogger(run_id)
-    logger.log_best({"step": 8, "epoch": 1, "val/mpjpe": 120.5, "train/total": 3.0})
+    logger.log_best({"step": 8, "epoch": 1, "val/mpjpe": 120.5, "train/total": 3.0,
+                     "val/constant_mpjpe": 300.0, "val/oracle_mpjpe": 0.5, "val/people": 9})  # fmt: skip
     assert client.get_run(run_id).data.metrics == {"best/val/mpjpe": 120.5}
     assert client.get_metric_history(run_id, "best/val/mpjpe")[0].step == 8
 
