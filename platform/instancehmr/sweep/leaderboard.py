@@ -30,6 +30,7 @@ class TrialRow:
     metrics: dict[str, float] = field(default_factory=dict)  # final value of each metric
     stopped_early: bool = False
     error: str | None = None
+    name: str = ""  # the MLflow run name (``dim32 s1``)
 
 
 def evaluations(client, experiment_id: str) -> dict[str, dict[str, float]]:
@@ -59,6 +60,7 @@ def trial_rows(client, parent) -> list[TrialRow]:
             metrics={**run.data.metrics, **evaluated.get(run.info.run_id, {})},
             stopped_early=run.data.tags.get("stopped_early") == "true",
             error=run.data.tags.get("error"),
+            name=run.info.run_name or "",
         )
         for run in child_runs(client, parent)
     ]
@@ -156,7 +158,9 @@ def ablation_table(rows: list[TrialRow], metric: str) -> str:
 
 def picture(rows: list[TrialRow], histories: dict[str, list[tuple[int, float]]], metric: str):
     """A figure: ``metric`` over training steps per trial (``histories``: run id -> (step,
-    value)) and, for an ablation, each row's mean with its spread."""
+    value)), labelled by run name, one colour per ablation row (one per trial otherwise), a
+    line style per seed; and, for an ablation, each row's mean with its spread, the axis fitted
+    to the bars (not from 0, where rows a few mm apart look alike)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -165,12 +169,19 @@ def picture(rows: list[TrialRow], histories: dict[str, list[tuple[int, float]]],
     stats = row_stats(rows, metric)
     fig, axes = plt.subplots(1, 2 if stats else 1, figsize=(12 if stats else 7, 4.5), squeeze=False)
     curves = axes[0][0]
+    groups = list(dict.fromkeys(r.row if r.row else r.trial_id for r in rows))
+    palette = plt.get_cmap("tab20" if len(groups) > 10 else "tab10")
+    seen: dict[str, int] = {}
     for row in rows:
         points = histories.get(row.run_id, [])
         if points:
             steps, values = zip(*points, strict=True)
-            label = row.trial_id + (f" [{row.row}]" if row.row else "")
-            curves.plot(steps, values, marker="o", label=label)
+            group = row.row if row.row else row.trial_id
+            style = ("-", "--", ":", "-.")[seen.get(group, 0) % 4]
+            seen[group] = seen.get(group, 0) + 1
+            color = palette(groups.index(group) % palette.N)
+            label = row.name or row.trial_id + (f" [{row.row}]" if row.row else "")
+            curves.plot(steps, values, marker="o", linestyle=style, color=color, label=label)
     curves.set(xlabel="step", ylabel=metric, title=f"{metric} per trial")
     if curves.lines and len(rows) <= 12:
         curves.legend(fontsize=7)
@@ -179,7 +190,20 @@ def picture(rows: list[TrialRow], histories: dict[str, list[tuple[int, float]]],
         labels = list(stats)
         means = [stats[k][0] for k in labels]
         spreads = [0.0 if math.isnan(stats[k][1]) else stats[k][1] for k in labels]
-        bars.bar(labels, means, yerr=spreads, capsize=4, color="tab:blue")
+        bars.bar(
+            labels,
+            means,
+            yerr=spreads,
+            capsize=4,
+            color=[
+                palette(groups.index(k) % palette.N) if k in groups else "tab:blue" for k in labels
+            ],
+        )
+        finite = [(m - e, m + e) for m, e in zip(means, spreads, strict=True) if math.isfinite(m)]
+        if finite:
+            low, high = min(lo for lo, _ in finite), max(hi for _, hi in finite)
+            pad = max(high - low, abs(high) * 1e-3, 1e-9) * 0.5
+            bars.set_ylim(low - pad, high + pad)
         bars.set(ylabel=metric, title=f"{metric} by ablation row (mean ± std)")
         bars.tick_params(axis="x", rotation=30)
     fig.tight_layout()

@@ -73,4 +73,17 @@ def test_picture_draws_curves_and_the_ablation_bars():
     curves, bars = fig.axes
     assert len(curves.lines) == 2 and curves.lines[0].get_ydata().tolist() == [500.0, 100.0]
     assert [p.get_height() for p in bars.patches] == [100.0, 150.0]
+    assert bars.get_ylim()[0] > 0  # fitted to the bars: rows a few mm apart stay apart
     assert len(picture([trial(0, 1.0)], {}, "val/mpjpe").axes) == 1  # no rows: curves only
+
+
+def test_picture_labels_curves_by_run_name_and_colours_them_by_row():
+    rows = [trial(i, 100.0 + i, row) for i, row in enumerate(["default", "default", "dim32"])]
+    for i, row in enumerate(rows):
+        row.name = f"{row.row} s{i % 2}"
+    histories = {f"run{i}": [(0, 500.0), (8, 100.0 + i)] for i in range(3)}
+    curves = picture(rows, histories, "val/mpjpe").axes[0]
+    assert [line.get_label() for line in curves.lines] == ["default s0", "default s1", "dim32 s0"]
+    first, second, third = curves.lines
+    assert first.get_color() == second.get_color() != third.get_color()
+    assert first.get_linestyle() != second.get_linestyle()
