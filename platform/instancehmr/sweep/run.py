@@ -79,19 +79,16 @@ def without_twin_rows(spec: SweepSpec, bases: dict[str, str]) -> tuple[SweepSpec
     (a row file that sets what the base experiment already has, e.g. ``dim32`` on quickstart,
     whose embedding is 32): their trials would repeat their twin's. Each is named on the
     console."""
-    kept: dict[str, str] = {}
-    twins: dict[str, str] = {}
+    first: dict[str, str] = {}  # resolved config -> the first row that has it
     for row, text in bases.items():
-        twin = next((r for r, t in kept.items() if t == text), None)
-        if twin is None:
-            kept[row] = text
-        else:
-            twins[row] = twin
+        first.setdefault(text, row)
+    twins = {row: first[text] for row, text in bases.items() if first[text] != row}
     for row, twin in twins.items():
         print(f"row {row} is the same config as row {twin} on {spec.experiment}: left out",
               flush=True)  # fmt: skip
     if not twins:
         return spec, bases
+    kept = {row: text for row, text in bases.items() if row not in twins}
     return replace(spec, rows={r: spec.rows[r] for r in kept}), kept
 
 

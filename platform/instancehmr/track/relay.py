@@ -49,19 +49,10 @@ PROGRESS_KEYS = (
 )
 
 
-def logged_steps(run_id: str) -> dict[str, int]:
-    """Last logged step of every metric of a run (empty for a new run)."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient()
-    keys = client.get_run(run_id).data.metrics
-    return {k: max(m.step for m in client.get_metric_history(run_id, k)) for k in keys}
-
-
-def _tags(run_id: str) -> dict[str, str]:
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient().get_run(run_id).data.tags
+def logged_steps(client, run) -> dict[str, int]:
+    """Last logged step of every metric of an MLflow ``run`` (empty for a new run)."""
+    run_id = run.info.run_id
+    return {k: max(m.step for m in client.get_metric_history(run_id, k)) for k in run.data.metrics}
 
 
 def validation_first(metrics: dict[str, float], lead: str) -> dict[str, float]:
@@ -89,14 +80,18 @@ class RunLogger:
         label: str = "",
         lead: str = "val/mpjpe",
     ) -> None:
+        from mlflow.tracking import MlflowClient
+
         self.run_id, self.total_steps, self.label, self.lead = run_id, total_steps, label, lead
-        self.last_steps = logged_steps(run_id)
+        client = MlflowClient()
+        run = client.get_run(run_id)
+        self.last_steps = logged_steps(client, run)
         self.latest: dict[str, Any] = {}
         self._started = time.monotonic()
         self._first_step: int | None = None
         self._monitor = None  # MLflow's SystemMetricsMonitor, started by the first report
         #: Where the run first diverged (``step N: key=value``), None while it has not.
-        self.diverged: str | None = _tags(run_id).get(DIVERGED_TAG)  # kept on resume
+        self.diverged: str | None = run.data.tags.get(DIVERGED_TAG)  # kept on resume
 
     def _sample_system_metrics(self) -> None:
         import mlflow
